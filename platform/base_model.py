@@ -1,0 +1,125 @@
+"""The embedded base model: a tiny Llama taught the formats on the *known* entities, cached.
+
+Why a base stage: a real LLM already knows how to answer questions and follow the masked
+reconstruction instruction; a model built from config knows nothing. So before any trial,
+the tiny model is trained on known entities: their documents (in each base objective's
+format, e.g. ``ar`` and ``masked_ar``) and, for a share of them, question/answer pairs. It
+never sees a new entity. The result is cached on disk, keyed by everything that determines
+it, written atomically, and shared by every trial of every sweep.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from objectives.base import IGNORE, Context, Objective, Sample
+from objectives.registry import load_reference, resolve
+from platform.chat import ChatFormat, qa_ids
+from platform.data.stream import collate
+from platform.data.worlds.name_description import build_world, vocabulary_texts
+from platform.evaluate import greedy_answers, score_questions, summarize
+from platform.models import build_tiny_model, build_word_tokenizer, mask_token_id
+from platform.spec import ExperimentSpec
+
+FORMAT_VERSION = 1
+"""Bump when the base stage's recipe changes, so stale caches are not reused."""
+BASE_OBJECTIVES = ("ar", "masked_ar")
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("KIP_CACHE_DIR", Path.home() / ".cache" / "knowledge-injection-platform"))
+
+
+def base_key(spec: ExperimentSpec) -> str:
+    """A hash of everything that determines the base model."""
+    payload = {
+        "version": FORMAT_VERSION,
+        "tiny": spec.model.tiny.model_dump(),
+        "world": spec.data.world.model_dump(),
+        "data": spec.data.name,
+        "pretrain": spec.model.base_pretrain.model_dump(),
+        "objectives": BASE_OBJECTIVES,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def ensure_base_model(spec: ExperimentSpec, log=print) -> Path:
+    """The cached base model's directory, building it first if needed (once, under a lock)."""
+    target = cache_root() / "base" / base_key(spec)
+    if (target / "base_report.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f"{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another sweep may be building the same model
+        if (target / "base_report.json").exists():
+            return target
+        log(f"[base] building the embedded base model (cached at {target})")
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
+        try:
+            report = _build(spec, staging, log)
+            (staging / "base_report.json").write_text(json.dumps(report, indent=2))
+            os.replace(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _build(spec: ExperimentSpec, out: Path, log) -> dict:
+    started = time.time()
+    cfg = spec.model.base_pretrain
+    world_cfg = spec.data.world
+    world = build_world(world_cfg.seed, world_cfg.num_known, world_cfg.num_new, world_cfg.qa_fraction)
+    tokenizer = build_word_tokenizer(vocabulary_texts())
+    model = build_tiny_model(spec.model.tiny, tokenizer, cfg.seed)
+    context = Context(tokenizer, ChatFormat.from_tokenizer(tokenizer), mask_token_id(tokenizer, spec.model))
+    objectives: list[Objective] = [load_reference(resolve(name))(context) for name in BASE_OBJECTIVES]
+
+    from platform.data.corpus import Corpus
+
+    known = Corpus("known", documents=world.documents(world.known))
+    doc_examples = objectives[0].encode(known)
+    qa_samples = []
+    for q in world.base_qa():
+        prompt, completion = qa_ids(tokenizer, context.chat, q.question, q.answer)
+        qa_samples.append(Sample(prompt + completion, [IGNORE] * len(prompt) + completion))
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.1)
+    rng = np.random.default_rng(cfg.seed)
+    shuffle = random.Random(cfg.seed)
+    model.train()
+    for epoch in range(cfg.epochs):
+        samples = list(qa_samples)
+        for objective in objectives:
+            samples += [objective.make_sample(e, rng, float(rng.uniform(0.05, 0.95))) for e in doc_examples]
+        shuffle.shuffle(samples)
+        total = 0.0
+        for start in range(0, len(samples), cfg.batch_size):
+            batch = {k: torch.from_numpy(v) for k, v in collate(samples[start : start + cfg.batch_size], tokenizer.pad_token_id).items()}
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            loss = objectives[0].loss(logits, batch["labels"], batch["weights"])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            total += loss.item()
+        if (epoch + 1) % 10 == 0 or epoch == cfg.epochs - 1:
+            log(f"[base] epoch {epoch + 1}/{cfg.epochs} loss {total / max(1, len(samples) // cfg.batch_size):.4f}")
+
+    probe = world.base_probe_questions()
+    answers = greedy_answers(model, tokenizer, context.chat, [q.question for q in probe], 24, 128)
+    metrics = summarize(score_questions(probe, answers))
+    log(f"[base] known entities whose QA was never trained: forward {metrics['forward_acc']:.2f}, backward {metrics['backward_acc']:.2f}")
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return {"probe": metrics, "seconds": round(time.time() - started, 1), "key_inputs": json.loads(json.dumps(spec.model.tiny.model_dump()))}

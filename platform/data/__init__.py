@@ -1,0 +1,1 @@
+"""Training documents and evaluation questions: the paper's files, HF datasets, synthetic worlds."""

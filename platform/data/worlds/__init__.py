@@ -1,0 +1,1 @@
+"""Synthetic knowledge worlds generated in code: the embedded default needs no download."""

@@ -1,0 +1,116 @@
+"""Tokenizers and models: the embedded tiny ones built offline, or Hugging Face checkpoints.
+
+Why build the tiny tokenizer with ``tokenizers`` and wrap it as ``PreTrainedTokenizerFast``,
+and the tiny model with ``LlamaConfig``: every later step (chat template, save/load,
+generation, DeepSpeed) then uses the same Hugging Face classes a real 8B model would, so
+the CPU default exercises the production code path.
+"""
+
+from __future__ import annotations
+
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+)
+
+from platform.chat import INSTRUCTION_TEXTS
+from platform.errors import UserError
+from platform.spec import ModelSpec, TinyModelConfig
+
+SPECIAL_TOKENS = {
+    "pad_token": "<pad>",
+    "bos_token": "<bos>",
+    "eos_token": "<eos>",
+    "unk_token": "<unk>",
+    "mask_token": "<mask>",
+}
+ROLE_TOKENS = ["<|user|>", "<|assistant|>", "<|end|>"]
+TINY_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|{{ message['role'] }}|> {{ message['content'] }} <|end|> {% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|> {% endif %}"
+)
+
+
+def build_word_tokenizer(texts: list[str]) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer over the world's vocabulary (short sequences, fast training)."""
+    specials = list(SPECIAL_TOKENS.values()) + ROLE_TOKENS
+    raw = Tokenizer(models.WordLevel(unk_token=SPECIAL_TOKENS["unk_token"]))
+    raw.pre_tokenizer = pre_tokenizers.Whitespace()
+    raw.train_from_iterator(list(texts) + list(INSTRUCTION_TEXTS), trainers.WordLevelTrainer(special_tokens=specials))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, **SPECIAL_TOKENS, additional_special_tokens=ROLE_TOKENS)
+    tokenizer.chat_template = TINY_CHAT_TEMPLATE
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def build_tiny_model(config: TinyModelConfig, tokenizer: PreTrainedTokenizerBase, seed: int) -> LlamaForCausalLM:
+    """A small Llama from config: same classes as production, trains in minutes on a CPU."""
+    torch.manual_seed(seed)
+    llama = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=config.hidden_size,
+        intermediate_size=config.intermediate_size,
+        num_hidden_layers=config.num_layers,
+        num_attention_heads=config.num_heads,
+        num_key_value_heads=config.num_heads,
+        max_position_embeddings=config.max_position_embeddings,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+    )
+    return LlamaForCausalLM(llama)
+
+
+def load_pretrained(path: str, spec: ModelSpec) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
+    """Load a checkpoint directory or hub id; remote code runs only if the spec asks for it."""
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=spec.trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            path,
+            trust_remote_code=spec.trust_remote_code,
+            dtype=torch.bfloat16 if spec.dtype == "bfloat16" else torch.float32,
+        )
+    except OSError as error:
+        raise UserError(f"cannot load model: {error}", where=f"model.path ({path})") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return tokenizer, model
+
+
+def mask_token_id(tokenizer: PreTrainedTokenizerBase, spec: ModelSpec) -> int:
+    """The reserved mask token: from the spec if named there, else the tokenizer's own."""
+    token = spec.mask_token or tokenizer.mask_token
+    if token is None:
+        raise UserError("the tokenizer has no mask token; set model.mask_token (e.g. a reserved special token)")
+    token_id = tokenizer.convert_tokens_to_ids(token)
+    if token_id is None or token_id == tokenizer.unk_token_id:
+        raise UserError(f"mask token {token!r} is not in the tokenizer's vocabulary", where="model.mask_token")
+    return int(token_id)
+
+
+def set_bidirectional(model: PreTrainedModel) -> None:
+    """Turn off the causal mask of every attention module (masked diffusion / LLaDA-style).
+
+    transformers 5 also needs a 4D padding mask at call time: see ``attention_mask_for``.
+    """
+    for module in model.modules():
+        if hasattr(module, "is_causal"):
+            module.is_causal = False
+    model.config.bidirectional = True
+
+
+def attention_mask_for(model: PreTrainedModel, padding_mask: torch.Tensor) -> torch.Tensor:
+    """The mask to pass the model: 2D for causal models, 4D boolean for bidirectional ones."""
+    if not getattr(model.config, "bidirectional", False):
+        return padding_mask
+    keep = padding_mask.bool()
+    return (keep[:, None, None, :] & keep[:, None, :, None]) | torch.eye(keep.shape[1], dtype=torch.bool)[None, None]

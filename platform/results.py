@@ -1,0 +1,77 @@
+"""The sweep's results table: one row per trial, its best epoch chosen as in the paper.
+
+Model selection: the evaluated epoch with the best mean of forward and backward accuracy
+(METHOD.md), not the last one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+COLUMNS = ["trial", "objective", "lr", "seed", "forward_acc", "backward_acc", "mean_acc", "best_epoch", "wall_time_s", "status"]
+
+
+@dataclass
+class ResultsTable:
+    frame: pd.DataFrame
+
+    def to_markdown(self) -> str:
+        return markdown(self.frame)
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """A GitHub-style table without extra dependencies."""
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return f"{value:.2e}" if 0 < abs(value) < 1e-2 else f"{value:.3f}" if abs(value) < 10 else f"{value:.0f}"
+        return str(value)
+
+    rows = [[cell(v) for v in row] for row in frame.itertuples(index=False)]
+    header = list(frame.columns)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    line = lambda values: "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)) + " |"  # noqa: E731
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *(line(r) for r in rows)])
+
+
+def best_row(history: pd.DataFrame) -> pd.Series | None:
+    if history is None or history.empty or "mean_acc" not in history:
+        return None
+    return history.loc[history["mean_acc"].astype(float).idxmax()]
+
+
+def results_table(results, spec) -> ResultsTable:
+    """From a Tune ResultGrid: one row per trial, sorted by objective then learning rate.
+
+    Values a trial did not vary come from the sweep's spec.
+    """
+    defaults = {"objective.name": spec.objective.name, "train.lr": spec.train.lr, "train.seed": spec.train.seed}
+    rows = []
+    for result in results:
+        config = {**defaults, **(result.config or {})}
+        best = best_row(result.metrics_dataframe)
+        history = result.metrics_dataframe
+        rows.append({
+            "trial": Path(result.path).name,
+            "objective": config["objective.name"],
+            "lr": config["train.lr"],
+            "seed": config["train.seed"],
+            "forward_acc": float(best["forward_acc"]) if best is not None else float("nan"),
+            "backward_acc": float(best["backward_acc"]) if best is not None else float("nan"),
+            "mean_acc": float(best["mean_acc"]) if best is not None else float("nan"),
+            "best_epoch": int(best["epoch"]) if best is not None else -1,
+            "wall_time_s": float(history["wall_time"].max()) if history is not None and "wall_time" in history else float("nan"),
+            "status": "error" if result.error else "ok",
+        })
+    frame = pd.DataFrame(rows, columns=COLUMNS).sort_values(["objective", "lr"], kind="stable").reset_index(drop=True)
+    return ResultsTable(frame)
+
+
+def write_results(table: ResultsTable, directory: Path) -> dict[str, str]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {"markdown": str(directory / "results.md"), "csv": str(directory / "results.csv")}
+    Path(paths["markdown"]).write_text(table.to_markdown() + "\n")
+    table.frame.to_csv(paths["csv"], index=False)
+    return paths

@@ -1,0 +1,327 @@
+"""The experiment spec: pydantic models of the YAML a user writes, loading and overrides.
+
+Why pydantic with ``extra="forbid"`` everywhere: a typo in a key (``learning_rate`` for
+``lr``) must fail before any work starts, with the dotted field path in the message, not be
+ignored for an hour of training. ``base:`` lets a short search-space file extend a full
+spec; dotted overrides (``train.lr=3e-4``) are how the sweep varies a field, so the value
+travels spec -> trial -> worker -> optimizer with no detours.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from platform.errors import UserError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TinyModelConfig(_Strict):
+    """Architecture of the embedded tiny Llama (built from config, no download)."""
+
+    hidden_size: int = Field(192, gt=0)
+    num_layers: int = Field(4, gt=0)
+    num_heads: int = Field(4, gt=0)
+    intermediate_size: int = Field(512, gt=0)
+    max_position_embeddings: int = Field(256, gt=0)
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> TinyModelConfig:
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size ({self.hidden_size}) must be a multiple of num_heads ({self.num_heads})")
+        return self
+
+
+class BasePretrainConfig(_Strict):
+    """How the embedded base model learns the formats on the known entities (cached on disk)."""
+
+    epochs: int = Field(60, gt=0)
+    lr: float = Field(2e-3, gt=0)
+    batch_size: int = Field(32, gt=0)
+    seed: int = 0
+
+
+class ModelSpec(_Strict):
+    """Which model to fine-tune: the embedded tiny model, or a Hugging Face path on clusters."""
+
+    source: Literal["embedded", "huggingface"] = "embedded"
+    path: str | None = None
+    tiny: TinyModelConfig = TinyModelConfig()
+    base_pretrain: BasePretrainConfig = BasePretrainConfig()
+    trust_remote_code: bool = False
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    mask_token: str | None = None
+    """Overrides the tokenizer's mask token (e.g. Qwen's "[]"); else tokenizer.mask_token."""
+
+    @model_validator(mode="after")
+    def _path_for_hf(self) -> ModelSpec:
+        if self.source == "huggingface" and not self.path:
+            raise ValueError("model.path is required when model.source is 'huggingface'")
+        return self
+
+
+class WorldConfig(_Strict):
+    """Size and seed of the synthetic knowledge world."""
+
+    seed: int = 0
+    num_known: int = Field(150, gt=0)
+    num_new: int = Field(48, gt=0)
+    qa_fraction: float = Field(2 / 3, ge=0, le=1)
+    """Share of known entities whose QA pairs are trained in the base stage; the rest are
+    used to check that the base model answers questions about documents it only read."""
+
+
+class DataSpec(_Strict):
+    """Where documents and questions come from."""
+
+    source: Literal["world", "paper", "huggingface"] = "world"
+    name: str = "name_description"
+    world: WorldConfig = WorldConfig()
+    path: str | None = None
+    train_files: list[str] | None = None
+    test_files: list[str] | None = None
+    paraphrases: Literal["none", "same", "reordered", "both"] = "none"
+
+
+class MaskRatioSpec(_Strict):
+    """The distribution of the mask ratio t, shared by every masking objective (METHOD.md)."""
+
+    kind: Literal["uniform", "fixed", "linear"] = "uniform"
+    low: float = Field(0.05, ge=0, le=1)
+    high: float = Field(0.95, ge=0, le=1)
+    value: float = Field(0.5, ge=0, le=1)
+    start: float = Field(0.95, ge=0, le=1)
+    end: float = Field(0.05, ge=0, le=1)
+    per: Literal["batch", "sample"] = "batch"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MaskRatioSpec:
+        if self.kind == "uniform" and self.low > self.high:
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        return self
+
+
+class ObjectiveSpec(BaseModel):
+    """The objective plugin and its options; options are validated by the plugin itself."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = "ar"
+    mask_ratio: MaskRatioSpec = MaskRatioSpec()
+
+    def options(self) -> dict[str, Any]:
+        """The plugin-specific keys (everything but name and mask_ratio)."""
+        return dict(self.model_extra or {})
+
+
+class TrainSpec(_Strict):
+    """The fine-tuning recipe (METHOD.md defaults: AdamW (0.9, 0.95), wd 0.1, 2% warm-up)."""
+
+    lr: float = Field(3e-4, gt=0)
+    epochs: int = Field(100, gt=0)
+    batch_size: int = Field(16, gt=0)
+    warmup_ratio: float = Field(0.02, ge=0, lt=1)
+    weight_decay: float = Field(0.1, ge=0)
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float | None = Field(1.0, gt=0)
+    seed: int = 0
+
+    @field_validator("lr")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+
+class EvalSpec(_Strict):
+    """When and how answers are generated and scored."""
+
+    every: int = Field(25, gt=0)
+    """Evaluate every N epochs (and always after the last one)."""
+    epochs: list[int] | None = None
+    """Explicit epochs to evaluate (1-based); overrides ``every``."""
+    max_new_tokens: int = Field(32, gt=0)
+    batch_size: int = Field(64, gt=0)
+    select_on: Literal["test", "validation"] = "test"
+
+
+class SearchParam(_Strict):
+    """One searched dimension, sampled by Optuna."""
+
+    type: Literal["loguniform", "uniform", "int", "choice"]
+    low: float | None = None
+    high: float | None = None
+    values: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> SearchParam:
+        if self.type == "choice":
+            if not self.values:
+                raise ValueError("a 'choice' parameter needs a non-empty 'values' list")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError(f"a '{self.type}' parameter needs 'low' and 'high'")
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if self.type == "loguniform" and self.low <= 0:
+            raise ValueError("a 'loguniform' parameter needs low > 0")
+        return self
+
+
+class SearchSpec(_Strict):
+    """The sweep: grid axes crossed with Optuna-sampled parameters."""
+
+    grid: dict[str, list[Any]] = {}
+    parameters: dict[str, SearchParam] = {}
+    sampler: Literal["tpe", "random"] = "tpe"
+    samples_per_cell: int = Field(1, gt=0)
+    """Optuna samples per grid cell (one cell when there is no grid)."""
+    max_concurrent: int = Field(2, gt=0)
+    metric: Literal["mean_acc", "forward_acc", "backward_acc"] = "mean_acc"
+
+
+class TrackingSpec(_Strict):
+    """MLflow: a local sqlite store by default; a server URI on clusters."""
+
+    uri: str | None = None
+    experiment: str = "knowledge-injection"
+
+
+class ResourcesSpec(_Strict):
+    """How each trial is placed: workers, CPUs/GPUs per worker, distribution strategy."""
+
+    num_workers: int = Field(1, gt=0)
+    cpus_per_worker: float = Field(1, gt=0)
+    gpus_per_worker: float = Field(0, ge=0)
+    strategy: Literal["ddp", "deepspeed"] = "ddp"
+    torch_threads: int | None = Field(None, gt=0)
+    """Intra-op threads per worker; defaults to cpus_per_worker (no oversubscription)."""
+
+
+class ExperimentSpec(_Strict):
+    """A whole experiment: what one trial does, and how the sweep varies it."""
+
+    name: str = "experiment"
+    model: ModelSpec = ModelSpec()
+    data: DataSpec = DataSpec()
+    objective: ObjectiveSpec = ObjectiveSpec()
+    train: TrainSpec = TrainSpec()
+    eval: EvalSpec = EvalSpec()
+    search: SearchSpec = SearchSpec()
+    tracking: TrackingSpec = TrackingSpec()
+    resources: ResourcesSpec = ResourcesSpec()
+
+    def eval_epochs(self) -> list[int]:
+        """The 1-based epochs after which the trial evaluates (always including the last)."""
+        last = self.train.epochs
+        chosen = self.eval.epochs or list(range(self.eval.every, last + 1, self.eval.every))
+        return sorted({e for e in chosen if 1 <= e <= last} | {last})
+
+
+# ---------------------------------------------------------------------------------------
+# Loading
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UserError("spec file not found", where=str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+    except UnicodeDecodeError as error:
+        raise UserError(f"not valid UTF-8 (byte {error.start})", where=str(path)) from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise UserError(f"{line}invalid YAML: {problem}", where=str(path)) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"expected a mapping at the top level, got {type(data).__name__}", where=str(path))
+    return data
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``override`` into a copy of ``base`` (mappings merge, others replace)."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def load_raw(path: str | os.PathLike[str], _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a spec file and resolve its ``base:`` chain (paths relative to the file)."""
+    path = Path(path).resolve()
+    if path in _seen:
+        chain = " -> ".join(str(p) for p in (*_seen, path))
+        raise UserError(f"'base:' chain loops: {chain}", where=str(path))
+    data = _read_yaml(path)
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise UserError("'base' must be a path to another spec file", where=str(path))
+    return deep_merge(load_raw(path.parent / base, (*_seen, path)), data)
+
+
+def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``data["a"]["b"] = value`` for ``dotted == "a.b"``, creating mappings on the way."""
+    keys = dotted.split(".")
+    node = data
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise UserError(f"cannot set '{dotted}': '{key}' is not a mapping")
+        node = child
+    node[keys[-1]] = value
+
+
+def format_validation_error(error: ValidationError, source: str) -> str:
+    """One line per problem: dotted field path, what was wrong, what was given."""
+    lines = []
+    for problem in error.errors():
+        loc = ".".join(str(part) for part in problem["loc"] if part != "__root__")
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key"
+        given = problem.get("input")
+        shown = "" if isinstance(given, dict) or problem["type"] == "missing" else f" (got {given!r})"
+        lines.append(f"{source}: {loc or '<top level>'}: {message}{shown}")
+    return "\n".join(lines)
+
+
+def validate(data: dict[str, Any], source: str) -> ExperimentSpec:
+    """Build the spec, turning pydantic's errors into one clear ``UserError``."""
+    try:
+        return ExperimentSpec.model_validate(data)
+    except ValidationError as error:
+        raise UserError(format_validation_error(error, source)) from None
+
+
+def load_spec(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> ExperimentSpec:
+    """Load, resolve ``base:``, apply dotted overrides and validate a spec file."""
+    data = load_raw(path)
+    for dotted, value in (overrides or {}).items():
+        set_dotted(data, dotted, value)
+    return validate(data, str(path))
+
+
+def apply_overrides(spec: ExperimentSpec, overrides: dict[str, Any], source: str) -> ExperimentSpec:
+    """A trial's spec: the sweep's spec with the trial's dotted values set, re-validated."""
+    data = spec.model_dump(mode="python")
+    for dotted, value in overrides.items():
+        set_dotted(data, dotted, value)
+    return validate(data, source)

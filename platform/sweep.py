@@ -1,0 +1,212 @@
+"""``python -m platform.sweep SPEC``: validate, build the base model, run the Tune sweep, report.
+
+    python -m platform.sweep search_spaces/lr.yaml            # run (or resume) the sweep
+    python -m platform.sweep search_spaces/lr.yaml --dry-run  # validate and list the trials
+    python -m platform.sweep search_spaces/lr.yaml --fresh    # start over, ignoring old state
+    python -m platform.sweep spec.yaml --set train.epochs=50  # dotted overrides
+
+Everything that can be checked is checked before the first trial starts: the spec, every
+grid cell's resolved spec, the objectives' plugins, the data, and the MLflow store. Rerunning
+the same command resumes an interrupted sweep: finished trials are not repeated and their
+MLflow runs are reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from platform import REPO_ROOT, tracking
+from platform.cli import main_guard
+from platform.errors import UserError
+from platform.spec import ExperimentSpec, apply_overrides, load_spec
+
+RUNTIME_EXCLUDES = [".venv/", ".git/", "results/", "mlflow.db", "mlruns/", "*.pyc", "__pycache__/", ".cache/"]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m platform.sweep", description=__doc__.split("\n\n")[0])
+    parser.add_argument("spec", help="the experiment spec (YAML)")
+    parser.add_argument("--dry-run", action="store_true", help="validate and print the trials, run nothing")
+    parser.add_argument("--fresh", action="store_true", help="ignore a previous run of this sweep and start over")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec field by dotted path")
+    parser.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or a local cluster)")
+    parser.add_argument("--storage", default=None, help="where Tune keeps trial state (default: <repo>/results)")
+    return parser.parse_args(argv)
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set expects KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+def applies(spec: ExperimentSpec, refs: dict[str, str]):
+    """Whether a searched parameter applies to a grid cell (mask-ratio keys need a masking objective)."""
+    from objectives.registry import load_reference
+
+    def check(cell: dict[str, Any], name: str) -> bool:
+        if not name.startswith("objective.mask_ratio"):
+            return True
+        objective = cell.get("objective.name", spec.objective.name)
+        return load_reference(refs[objective]).uses_mask_ratio
+
+    return check
+
+
+def validate_trials(spec: ExperimentSpec, source: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Resolve every grid cell (at both ends of each searched range) and every objective."""
+    from objectives.registry import resolve
+    from platform.search import grid_cells
+
+    names = {spec.objective.name}
+    cells = grid_cells(spec.search)
+    for cell in cells:
+        names.add(cell.get("objective.name", spec.objective.name))
+        for end in ("low", "high"):
+            probe = dict(cell)
+            for key, param in spec.search.parameters.items():
+                probe[key] = param.values[0] if param.type == "choice" else (int(getattr(param, end)) if param.type == "int" else getattr(param, end))
+            resolved = apply_overrides(spec, probe, f"{source} (grid cell {cell or '{}'})")
+            if resolved.objective.name != spec.objective.name:
+                names.add(resolved.objective.name)
+    refs = {name: resolve(name) for name in sorted(names)}
+    return cells, refs
+
+
+def sweep_id(spec: ExperimentSpec) -> str:
+    """Same spec -> same id: rerunning the command resumes instead of starting a new sweep."""
+    digest = hashlib.sha256(json.dumps(spec.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:8]
+    return f"{spec.name}-{digest}"
+
+
+def runtime_env() -> dict[str, Any] | None:
+    """Ship the checkout to every Ray worker unless the job already did (``--working-dir``)."""
+    job = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR", "{}") or "{}")
+    if (job.get("runtime_env") or {}).get("working_dir"):
+        return None
+    return {"working_dir": REPO_ROOT, "excludes": RUNTIME_EXCLUDES, "env_vars": {"TOKENIZERS_PARALLELISM": "false"}}
+
+
+def init_ray(address: str | None) -> None:
+    import ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+    kwargs: dict[str, Any] = {"runtime_env": runtime_env(), "logging_level": "WARNING", "log_to_driver": False}
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        kwargs["address"] = address
+    else:
+        kwargs["include_dashboard"] = False
+    ray.init(**kwargs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    spec = load_spec(args.spec, parse_overrides(args.set))
+    cells, refs = validate_trials(spec, args.spec)
+    from platform.search import GridCrossSearcher
+
+    searcher = GridCrossSearcher(spec.search, applies(spec, refs), seed=spec.train.seed)
+    identifier = sweep_id(spec)
+    if args.dry_run:
+        print(dry_run_report(spec, identifier, cells, refs, searcher.total_trials))
+        return 0
+
+    from platform.data.sources import load_corpus
+
+    corpus = load_corpus(spec.data)  # data problems surface now, not inside a trial
+    uri = tracking.tracking_uri(spec.tracking.uri)
+    experiment_id = tracking.check_reachable(uri, spec.tracking.experiment)
+    model_dir = resolve_model(spec)
+    storage = str(Path(args.storage or os.path.join(REPO_ROOT, "results")).resolve())
+    print(f"[sweep] {identifier}: {searcher.total_trials} trials, {len(corpus.documents)} documents, "
+          f"{len(corpus.questions)} questions; MLflow {uri} (experiment {spec.tracking.experiment!r})", flush=True)
+
+    init_ray(args.address)
+    parent = tracking.start_sweep_run(uri, experiment_id, identifier, identifier, spec.model_dump(mode="json"))
+    from platform.trial import SweepContext
+
+    context = SweepContext(spec.model_dump(mode="json"), identifier, model_dir, refs, uri, experiment_id, parent, storage)
+    started = time.time()
+    results = run_tuner(spec, context, searcher, storage, identifier, fresh=args.fresh)
+    from platform.results import results_table, write_results
+
+    table = results_table(results, spec)
+    paths = write_results(table, Path(storage) / identifier)
+    tracking.log_sweep_table(uri, parent, paths)
+    errors = sum(1 for r in results if r.error)
+    tracking.end_run(uri, parent, "FINISHED" if not errors else "FAILED")
+    print()
+    print(table.to_markdown())
+    print(f"\n{len(results)} trials in {time.time() - started:.0f}s ({errors} failed). Table: {paths['markdown']}")
+    print(f"MLflow runs: {uri} (experiment {spec.tracking.experiment!r}); browse with:")
+    print(f"  mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000")
+    return 1 if errors else 0
+
+
+def resolve_model(spec: ExperimentSpec) -> str:
+    if spec.model.source == "huggingface":
+        path = spec.model.path
+        if os.path.exists(path):
+            return os.path.abspath(path)
+        return path  # a hub id: loaded by the workers (needs network or a local HF cache)
+    from platform.base_model import ensure_base_model
+
+    return str(ensure_base_model(spec, log=lambda line: print(line, flush=True)))
+
+
+def run_tuner(spec: ExperimentSpec, context, searcher, storage: str, identifier: str, fresh: bool):
+    from ray import tune
+
+    from platform.progress import CompactProgress
+    from platform.trial import run_trial
+
+    trainable = tune.with_resources(tune.with_parameters(run_trial, context=context), {"CPU": 0.001})
+    experiment_path = os.path.join(storage, identifier)
+    progress = CompactProgress(searcher.total_trials, spec.train.epochs)
+    if not fresh and tune.Tuner.can_restore(experiment_path):
+        print(f"[sweep] resuming {experiment_path} (finished trials are kept; --fresh starts over)", flush=True)
+        tuner = tune.Tuner.restore(experiment_path, trainable=trainable, resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                search_alg=searcher,
+                num_samples=searcher.total_trials,
+                max_concurrent_trials=spec.search.max_concurrent,
+                metric=spec.search.metric,
+                mode="max",
+                trial_dirname_creator=lambda trial: trial.trial_id,
+            ),
+            run_config=tune.RunConfig(name=identifier, storage_path=storage, callbacks=[progress], verbose=0),
+        )
+    return tuner.fit()
+
+
+def dry_run_report(spec: ExperimentSpec, identifier: str, cells, refs, total: int) -> str:
+    lines = [f"sweep {identifier}: {total} trial(s), up to {spec.search.max_concurrent} at once"]
+    lines.append(f"objectives: {', '.join(f'{k} -> {v}' for k, v in refs.items())}")
+    for cell in cells:
+        searched = ", ".join(f"{k}~{p.type}" for k, p in spec.search.parameters.items())
+        lines.append(f"  cell {cell or '{}'}" + (f" x {spec.search.samples_per_cell} samples of ({searched})" if searched else ""))
+    res = spec.resources
+    lines.append(f"per trial: {res.num_workers} worker(s) x {res.cpus_per_worker} CPU, {res.gpus_per_worker} GPU, strategy {res.strategy}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main_guard(main)(sys.argv[1:]))

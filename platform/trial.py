@@ -1,0 +1,116 @@
+"""One Tune trial: the sweep's spec plus this trial's values -> a Ray Train run.
+
+Runs inside a Ray Tune function trial. It builds the trial's spec (re-validated), encodes
+the corpus once, plans the per-epoch masked stream (Ray Data), opens the trial's MLflow run,
+and fits a ``TorchTrainer`` whose workers run ``platform.worker.train_loop``. Everything it
+needs from the driver (absolute paths, the objective's import reference, the MLflow run of
+the sweep) arrives in ``SweepContext``, resolved before any trial started.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from objectives.base import Context
+from objectives.registry import load_reference
+from platform.chat import ChatFormat
+from platform.data.sources import load_corpus
+from platform.data.stream import MicroBatchBuilder, StreamPlan, build_streams
+from platform.models import load_pretrained, mask_token_id
+from platform.spec import ExperimentSpec, apply_overrides
+from platform import tracking
+
+
+@dataclass(frozen=True)
+class SweepContext:
+    """Facts resolved once on the driver, shared by every trial."""
+
+    spec: dict[str, Any]
+    sweep_id: str
+    model_dir: str
+    objective_refs: dict[str, str]
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+    storage_path: str
+
+
+def trial_name(overrides: dict[str, Any]) -> str:
+    """Readable run name: objective first, then the varied values (``masked_ar lr=3.2e-04 seed=0``)."""
+    parts = [str(overrides["objective.name"])] if "objective.name" in overrides else []
+    for key, value in sorted(overrides.items()):
+        if key == "objective.name":
+            continue
+        shown = f"{value:.2e}" if isinstance(value, float) else str(value)
+        parts.append(f"{key.rsplit('.', 1)[-1]}={shown}")
+    return " ".join(parts) or "trial"
+
+
+def run_trial(config: dict[str, Any], context: SweepContext) -> None:
+    """The Tune trainable (a function trial): builds and fits one TorchTrainer."""
+    import ray.tune
+    from ray.train import DataConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    overrides = dict(config)
+    name = trial_name(overrides)
+    spec = apply_overrides(ExperimentSpec.model_validate(context.spec), overrides, f"trial '{name}'")
+    trial_id = ray.tune.get_context().get_trial_id()
+    tags = {"objective": spec.objective.name, "dataset": spec.data.name, "paraphrases": spec.data.paraphrases, "sweep_id": context.sweep_id}
+    run_id = tracking.start_trial_run(
+        context.tracking_uri, context.experiment_id, context.parent_run_id, f"{context.sweep_id}/{trial_id}", name, spec.model_dump(mode="json"), tags
+    )
+    try:
+        tokenizer, _ = load_pretrained(context.model_dir, spec.model)
+        objective_cls = load_reference(context.objective_refs[spec.objective.name])
+        objective = objective_cls(
+            Context(tokenizer, ChatFormat.from_tokenizer(tokenizer), mask_token_id(tokenizer, spec.model)),
+            objective_cls.Options(**spec.objective.options()),
+        )
+        corpus = load_corpus(spec.data)
+        examples = objective.encode(corpus)
+        workers = spec.resources.num_workers
+        plan = StreamPlan(len(examples), spec.train.epochs, spec.train.batch_size, workers, spec.train.seed)
+        builder = MicroBatchBuilder(objective, examples, spec.objective.mask_ratio, spec.train.seed, spec.train.epochs)
+        train_config = {
+            "spec": spec.model_dump(mode="json"),
+            "model_dir": context.model_dir,
+            "objective_ref": context.objective_refs[spec.objective.name],
+            "questions": [asdict(q) for q in corpus.questions],
+            "retention_questions": [asdict(q) for q in corpus.retention_questions],
+            "tracking_uri": context.tracking_uri,
+            "run_id": run_id,
+            "total_steps": plan.steps_per_epoch() * spec.train.epochs,
+            "micro_batch": -(-spec.train.batch_size // workers),
+        }
+        trainer = TorchTrainer(
+            train_loop_per_worker=_train_loop,
+            train_loop_config=train_config,
+            scaling_config=ScalingConfig(
+                num_workers=workers,
+                use_gpu=spec.resources.gpus_per_worker > 0,
+                resources_per_worker={"CPU": spec.resources.cpus_per_worker, **({"GPU": spec.resources.gpus_per_worker} if spec.resources.gpus_per_worker else {})},
+            ),
+            run_config=RunConfig(
+                name=f"{context.sweep_id}-{trial_id}",
+                storage_path=context.storage_path,
+                callbacks=[TuneReportCallback()],
+                failure_config=FailureConfig(max_failures=0),
+            ),
+            datasets=build_streams(builder, plan),
+            dataset_config=DataConfig(datasets_to_split=[]),
+        )
+        trainer.fit()
+    except BaseException as error:
+        tracking.end_run(context.tracking_uri, run_id, "FAILED", "".join(traceback.format_exception_only(error)).strip())
+        raise
+    tracking.end_run(context.tracking_uri, run_id, "FINISHED")
+
+
+def _train_loop(config: dict[str, Any]) -> None:
+    from platform.worker import train_loop
+
+    train_loop(config)

@@ -1,0 +1,103 @@
+"""The training loop on each Ray Train worker: read it top to bottom.
+
+One pass over this rank's stream covers every epoch (rows carry their epoch), so the loop
+is: take a micro-batch, compute the objective's loss, step; at the end of an evaluated
+epoch, answer the questions (split across ranks, gathered), log to MLflow from rank 0, and
+report to Ray Tune. Nothing here knows which objective or strategy it runs.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from objectives.base import Context
+from objectives.registry import load_reference
+from platform.chat import ChatFormat
+from platform.data.corpus import Question
+from platform.engine import build_engine
+from platform.evaluate import Prediction, greedy_answers, score_questions, summarize
+from platform.models import attention_mask_for, load_pretrained, mask_token_id, set_bidirectional
+from platform.spec import ExperimentSpec
+
+
+def train_loop(config: dict[str, Any]) -> None:
+    """Entry point of ``TorchTrainer(train_loop_per_worker=...)``; ``config`` is built by the trial."""
+    import ray.train
+
+    from platform.tracking import TrialLogger
+
+    spec = ExperimentSpec.model_validate(config["spec"])
+    torch.set_num_threads(spec.resources.torch_threads or max(1, int(spec.resources.cpus_per_worker)))
+    torch.manual_seed(spec.train.seed)
+    context = ray.train.get_context()
+    rank, world_size = context.get_world_rank(), context.get_world_size()
+
+    tokenizer, model = load_pretrained(config["model_dir"], spec.model)
+    chat = ChatFormat.from_tokenizer(tokenizer)
+    objective_cls = load_reference(config["objective_ref"])
+    objective = objective_cls(Context(tokenizer, chat, mask_token_id(tokenizer, spec.model)), objective_cls.Options(**spec.objective.options()))
+    if objective.bidirectional:
+        set_bidirectional(model)
+    engine = build_engine(spec, model, config["total_steps"], config["micro_batch"])
+    device = next(engine.module.parameters()).device
+
+    questions = [Question(**q) for q in config["questions"]]
+    retention = [Question(**q) for q in config["retention_questions"]]
+    eval_epochs = set(spec.eval_epochs())
+    logger = TrialLogger(config["tracking_uri"], config["run_id"]) if rank == 0 else None
+    stream = ray.train.get_dataset_shard(f"train_rank{rank}")
+
+    started = time.time()
+    epoch_loss = torch.zeros((), device=device)
+    epoch_steps = 0
+    tokens_seen = torch.zeros((), dtype=torch.long)
+    current_epoch = None
+
+    def end_of_epoch(epoch: int) -> None:
+        nonlocal epoch_loss, epoch_steps
+        if epoch + 1 not in eval_epochs:
+            return
+        metrics = {"loss": (epoch_loss / max(epoch_steps, 1)).item(), "lr": engine.lr(), "tokens_seen": int(tokens_seen), "wall_time": time.time() - started}
+        predictions = evaluate_split(engine.module, tokenizer, chat, questions, spec, rank, world_size)
+        metrics.update(summarize(predictions))
+        if retention:
+            metrics.update(summarize(evaluate_split(engine.module, tokenizer, chat, retention, spec, rank, world_size), prefix="retention_"))
+        metrics["epoch"] = epoch + 1
+        if logger:
+            logger.log_epoch(metrics, epoch + 1, predictions)
+        ray.train.report(metrics)
+        epoch_loss, epoch_steps = torch.zeros((), device=device), 0
+
+    engine.model.train()
+    for batch in stream.iter_batches(batch_size=1, batch_format="numpy", prefetch_batches=4):
+        epoch = int(batch["epoch"][0])
+        if current_epoch is not None and epoch != current_epoch:
+            end_of_epoch(current_epoch)
+        current_epoch = epoch
+        input_ids, labels, padding, weights = (torch.tensor(batch[k][0], device=device) for k in ("input_ids", "labels", "attention_mask", "weights"))
+        logits = engine.model(input_ids=input_ids, attention_mask=attention_mask_for(engine.module, padding)).logits
+        loss = objective.loss(logits, labels, weights)
+        engine.step(loss)
+        epoch_loss += loss.detach()
+        epoch_steps += 1
+        tokens_seen += int(padding.sum())
+    if current_epoch is not None:
+        end_of_epoch(current_epoch)
+
+
+def evaluate_split(model, tokenizer, chat, questions: list[Question], spec: ExperimentSpec, rank: int, world_size: int) -> list[Prediction]:
+    """Each rank answers every world_size-th question; all ranks get every prediction, in order."""
+    share = questions[rank::world_size]
+    answers = greedy_answers(model, tokenizer, chat, [q.question for q in share], spec.eval.max_new_tokens, spec.eval.batch_size)
+    predictions = score_questions(share, answers)
+    if world_size == 1:
+        return predictions
+    gathered: list[list[Prediction]] = [[] for _ in range(world_size)]
+    torch.distributed.all_gather_object(gathered, predictions)
+    merged: list[Prediction] = []
+    for i in range(len(questions)):  # restore the original order
+        merged.append(gathered[i % world_size][i // world_size])
+    return merged

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Idempotent environment setup: creates ./.venv (or $KIP_VENV) and installs the platform's
+# dependencies from pyproject.toml. Re-running is cheap: a stamp file holds the hash of the
+# inputs and the install is skipped when nothing changed.
+#
+#   bash scripts/setup.sh          # runtime + dev dependencies
+#   KIP_TORCH="torch==2.5.1" ...   # pick another torch (e.g. a CUDA build on GPU machines)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${KIP_VENV:-.venv}"
+TORCH_SPEC="${KIP_TORCH:-torch==2.13.0}"
+PY="${PYTHON:-python3}"
+
+stamp_inputs() { cat pyproject.toml scripts/setup.sh; echo "$TORCH_SPEC"; }
+want=$(stamp_inputs | sha256sum | cut -c1-16)
+if [ -f "$VENV/.kip-stamp" ] && [ "$(cat "$VENV/.kip-stamp")" = "$want" ]; then
+    exit 0
+fi
+
+echo "[setup] installing into $VENV (one time, about 2-4 minutes)" >&2
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+VPY="$VENV/bin/python"
+# pip warns about every absent local index folder on these machines: keep only real messages.
+pip_install() { "$VPY" -m pip install -q "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
+pip_install --upgrade pip setuptools wheel
+# Torch first, pinned: an unpinned torch may pull a multi-GB CUDA build on CPU machines.
+pip_install "$TORCH_SPEC"
+# The project's dependencies, read from pyproject.toml (the project itself is not installed:
+# its `platform` package must stay out of site-packages, where the standard module wins).
+deps=$("$VPY" - <<'PYEOF'
+import tomllib
+p = tomllib.load(open("pyproject.toml", "rb"))["project"]
+opt = p["optional-dependencies"]
+print("\n".join(d for d in p["dependencies"] + opt["dev"] if not d.startswith("torch")))
+PYEOF
+)
+mapfile -t dep_list <<<"$deps"
+pip_install "${dep_list[@]}"
+# DeepSpeed builds against the installed torch.
+pip_install --no-build-isolation "deepspeed>=0.16"
+echo "$want" > "$VENV/.kip-stamp"
+echo "[setup] done" >&2
