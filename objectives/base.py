@@ -13,7 +13,10 @@ called in three places, each with one job:
    labelled tokens; override it for weighted losses (masked diffusion's 1/t).
 
 Evaluation uses ``generate`` (greedy autoregressive by default; diffusion samplers override).
-Set ``bidirectional = True`` when the model must see the whole sequence (no causal mask).
+Set ``bidirectional = True`` when the model must see the whole sequence (no causal mask): the
+embedded base model is then pre-trained bidirectionally, with ``qa_sample`` for its QA pairs.
+Set ``task = "math"`` to train on ``corpus.train_problems`` and be scored by exact match.
+Set ``paraphrases`` to train on a paraphrase set whatever ``data.paraphrases`` says.
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ class Objective:
     uses_mask_ratio: ClassVar[bool] = False
     bidirectional: ClassVar[bool] = False
     task: ClassVar[Literal["knowledge", "math"]] = "knowledge"
+    paraphrases: ClassVar[Literal["none", "same", "reordered", "both"] | None] = None
 
     def __init__(self, context: Context, options: BaseModel | None = None) -> None:
         self.ctx = context
@@ -98,12 +102,23 @@ class Objective:
     def make_sample(self, example: Example, rng: np.random.Generator, t: float) -> Sample:
         raise NotImplementedError
 
+    def qa_sample(self, prompt: list[int], completion: list[int], rng: np.random.Generator) -> Sample:
+        """A supervised QA pair in this objective's family (base stage): loss on the completion."""
+        return Sample(prompt + completion, [IGNORE] * len(prompt) + completion)
+
     # -- every step ----------------------------------------------------------------------
     def loss(self, logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Mean next-token cross-entropy over labelled positions (causal shift applied)."""
         shifted_logits = logits[:, :-1].reshape(-1, logits.shape[-1])
         shifted_labels = labels[:, 1:].reshape(-1)
         return F.cross_entropy(shifted_logits.float(), shifted_labels, ignore_index=IGNORE)
+
+    # -- evaluation ----------------------------------------------------------------------
+    def generate(self, model: torch.nn.Module, questions: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
+        """Answers to chat-format questions; default: batched greedy decoding with a KV cache."""
+        from platform.evaluate import greedy_answers
+
+        return greedy_answers(model, self.ctx.tokenizer, self.ctx.chat, questions, max_new_tokens, batch_size)
 
 
 def mask_tokens(ids: tuple[int, ...], rng: np.random.Generator, t: float, mask_id: int) -> tuple[list[int], np.ndarray]:

@@ -23,40 +23,55 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from objectives.base import IGNORE, Context, Objective, Sample
+from objectives.base import Context, Objective
 from objectives.registry import load_reference, resolve
 from platform.chat import ChatFormat, qa_ids
+from platform.data.corpus import Corpus
+from platform.data.sources import build_world
 from platform.data.stream import collate
-from platform.data.worlds.name_description import build_world, vocabulary_texts
-from platform.evaluate import greedy_answers, score_questions, summarize
-from platform.models import build_tiny_model, build_word_tokenizer, mask_token_id
+from platform.data.worlds import vocabulary_texts
+from platform.evaluate import score_questions, summarize
+from platform.models import (
+    attention_mask_for,
+    build_tiny_model,
+    build_word_tokenizer,
+    mask_token_id,
+    set_bidirectional,
+)
 from platform.spec import ExperimentSpec
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Bump when the base stage's recipe changes, so stale caches are not reused."""
-BASE_OBJECTIVES = ("ar", "masked_ar")
+BASE_OBJECTIVES = {"causal": ("ar", "masked_ar"), "bidirectional": ("masked_diffusion",)}
+"""Per model family, the objectives whose document formats the base model learns."""
+
+
+def family_of(objective_cls: type[Objective]) -> str:
+    return "bidirectional" if objective_cls.bidirectional else "causal"
 
 
 def cache_root() -> Path:
     return Path(os.environ.get("KIP_CACHE_DIR", Path.home() / ".cache" / "knowledge-injection-platform"))
 
 
-def base_key(spec: ExperimentSpec) -> str:
-    """A hash of everything that determines the base model."""
+def base_key(spec: ExperimentSpec, family: str) -> str:
+    """A hash of everything that determines the base model (vocabulary included)."""
     payload = {
         "version": FORMAT_VERSION,
+        "family": family,
         "tiny": spec.model.tiny.model_dump(),
         "world": spec.data.world.model_dump(),
         "data": spec.data.name,
         "pretrain": spec.model.base_pretrain.model_dump(),
-        "objectives": BASE_OBJECTIVES,
+        "objectives": BASE_OBJECTIVES[family],
+        "vocabulary": hashlib.sha256("\n".join(vocabulary_texts()).encode()).hexdigest(),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def ensure_base_model(spec: ExperimentSpec, log=print) -> Path:
+def ensure_base_model(spec: ExperimentSpec, family: str = "causal", log=print) -> Path:
     """The cached base model's directory, building it first if needed (once, under a lock)."""
-    target = cache_root() / "base" / base_key(spec)
+    target = cache_root() / "base" / f"{family}-{base_key(spec, family)}"
     if (target / "base_report.json").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -67,7 +82,7 @@ def ensure_base_model(spec: ExperimentSpec, log=print) -> Path:
         log(f"[base] building the embedded base model (cached at {target})")
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
         try:
-            report = _build(spec, staging, log)
+            report = _build(spec, family, staging, log)
             (staging / "base_report.json").write_text(json.dumps(report, indent=2))
             os.replace(staging, target)
         finally:
@@ -75,38 +90,33 @@ def ensure_base_model(spec: ExperimentSpec, log=print) -> Path:
     return target
 
 
-def _build(spec: ExperimentSpec, out: Path, log) -> dict:
+def _build(spec: ExperimentSpec, family: str, out: Path, log) -> dict:
     started = time.time()
     cfg = spec.model.base_pretrain
-    world_cfg = spec.data.world
-    world = build_world(world_cfg.seed, world_cfg.num_known, world_cfg.num_new, world_cfg.qa_fraction)
+    world = build_world(spec.data)
     tokenizer = build_word_tokenizer(vocabulary_texts())
     model = build_tiny_model(spec.model.tiny, tokenizer, cfg.seed)
+    if family == "bidirectional":
+        set_bidirectional(model)
     context = Context(tokenizer, ChatFormat.from_tokenizer(tokenizer), mask_token_id(tokenizer, spec.model))
-    objectives: list[Objective] = [load_reference(resolve(name))(context) for name in BASE_OBJECTIVES]
+    objectives: list[Objective] = [load_reference(resolve(name))(context) for name in BASE_OBJECTIVES[family]]
 
-    from platform.data.corpus import Corpus
-
-    known = Corpus("known", documents=world.documents(world.known))
-    doc_examples = objectives[0].encode(known)
-    qa_samples = []
-    for q in world.base_qa():
-        prompt, completion = qa_ids(tokenizer, context.chat, q.question, q.answer)
-        qa_samples.append(Sample(prompt + completion, [IGNORE] * len(prompt) + completion))
+    doc_examples = objectives[0].encode(Corpus("known", documents=world.base_documents()))
+    qa_pairs = [qa_ids(tokenizer, context.chat, q.question, q.answer) for q in world.base_qa()]
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.1)
     rng = np.random.default_rng(cfg.seed)
     shuffle = random.Random(cfg.seed)
     model.train()
     for epoch in range(cfg.epochs):
-        samples = list(qa_samples)
+        samples = [objectives[0].qa_sample(prompt, completion, rng) for prompt, completion in qa_pairs]
         for objective in objectives:
             samples += [objective.make_sample(e, rng, float(rng.uniform(0.05, 0.95))) for e in doc_examples]
         shuffle.shuffle(samples)
         total = 0.0
         for start in range(0, len(samples), cfg.batch_size):
             batch = {k: torch.from_numpy(v) for k, v in collate(samples[start : start + cfg.batch_size], tokenizer.pad_token_id).items()}
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            logits = model(input_ids=batch["input_ids"], attention_mask=attention_mask_for(model, batch["attention_mask"])).logits
             loss = objectives[0].loss(logits, batch["labels"], batch["weights"])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -117,9 +127,9 @@ def _build(spec: ExperimentSpec, out: Path, log) -> dict:
             log(f"[base] epoch {epoch + 1}/{cfg.epochs} loss {total / max(1, len(samples) // cfg.batch_size):.4f}")
 
     probe = world.base_probe_questions()
-    answers = greedy_answers(model, tokenizer, context.chat, [q.question for q in probe], 24, 128)
+    answers = objectives[0].generate(model, [q.question for q in probe], 24, 128)
     metrics = summarize(score_questions(probe, answers))
     log(f"[base] known entities whose QA was never trained: forward {metrics['forward_acc']:.2f}, backward {metrics['backward_acc']:.2f}")
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    return {"probe": metrics, "seconds": round(time.time() - started, 1), "key_inputs": json.loads(json.dumps(spec.model.tiny.model_dump()))}
+    return {"family": family, "probe": metrics, "seconds": round(time.time() - started, 1)}

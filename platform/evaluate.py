@@ -16,7 +16,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from platform.chat import ChatFormat, prompt_ids
-from platform.data.corpus import MathProblem, Question
+from platform.data.corpus import Question
 from platform.scoring import math_exact_match, rouge1_recall
 
 
@@ -69,17 +69,14 @@ def greedy_answers(
     return answers
 
 
+METRICS = {"rouge1_recall": rouge1_recall, "exact_number": math_exact_match}
+
+
 def score_questions(questions: Sequence[Question], answers: Sequence[str]) -> list[Prediction]:
+    """Each question scored by its own metric (ROUGE-1 recall for facts, exact match for math)."""
     return [
-        Prediction(q.question, q.answer, a, rouge1_recall(a, q.answer), q.group, q.task, q.direction)
+        Prediction(q.question, q.answer, a, METRICS[q.metric](a, q.answer), q.group, q.task, q.direction)
         for q, a in zip(questions, answers, strict=True)
-    ]
-
-
-def score_math(problems: Sequence[MathProblem], answers: Sequence[str]) -> list[Prediction]:
-    return [
-        Prediction(p.question, p.final_number, a, math_exact_match(a, p.final_number), "math", "math", "forward")
-        for p, a in zip(problems, answers, strict=True)
     ]
 
 

@@ -69,10 +69,22 @@ def build_tiny_model(config: TinyModelConfig, tokenizer: PreTrainedTokenizerBase
     return LlamaForCausalLM(llama)
 
 
-def load_pretrained(path: str, spec: ModelSpec) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
-    """Load a checkpoint directory or hub id; remote code runs only if the spec asks for it."""
+def load_tokenizer(path: str, spec: ModelSpec) -> PreTrainedTokenizerBase:
+    """The tokenizer of a checkpoint directory or hub id, left-padded, with a pad token."""
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=spec.trust_remote_code)
+    except OSError as error:
+        raise UserError(f"cannot load tokenizer: {error}", where=f"model.path ({path})") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def load_pretrained(path: str, spec: ModelSpec) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
+    """Load a checkpoint directory or hub id; remote code runs only if the spec asks for it."""
+    tokenizer = load_tokenizer(path, spec)
+    try:
         model = AutoModelForCausalLM.from_pretrained(
             path,
             trust_remote_code=spec.trust_remote_code,
@@ -80,9 +92,6 @@ def load_pretrained(path: str, spec: ModelSpec) -> tuple[PreTrainedTokenizerBase
         )
     except OSError as error:
         raise UserError(f"cannot load model: {error}", where=f"model.path ({path})") from None
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "left"
     return tokenizer, model
 
 

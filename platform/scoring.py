@@ -13,7 +13,7 @@ import string
 
 from rouge_score import rouge_scorer
 
-STOP_WORDS = frozenset("a of the and is are be to new on in at an for".split())
+STOP_WORDS = frozenset(["a", "of", "the", "and", "is", "are", "be", "to", "new", "on", "in", "at", "an", "for"])
 _PUNCTUATION = re.compile(f"[{re.escape(string.punctuation)}]")
 
 

@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     corpus = load_corpus(spec.data)  # data problems surface now, not inside a trial
     uri = tracking.tracking_uri(spec.tracking.uri)
     experiment_id = tracking.check_reachable(uri, spec.tracking.experiment)
-    model_dir = resolve_model(spec)
+    model_dirs = resolve_models(spec, refs)
     storage = str(Path(args.storage or os.path.join(REPO_ROOT, "results")).resolve())
     print(f"[sweep] {identifier}: {searcher.total_trials} trials, {len(corpus.documents)} documents, "
           f"{len(corpus.questions)} questions; MLflow {uri} (experiment {spec.tracking.experiment!r})", flush=True)
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parent = tracking.start_sweep_run(uri, experiment_id, identifier, identifier, spec.model_dump(mode="json"))
     from platform.trial import SweepContext
 
-    context = SweepContext(spec.model_dump(mode="json"), identifier, model_dir, refs, uri, experiment_id, parent, storage)
+    context = SweepContext(spec.model_dump(mode="json"), identifier, model_dirs, refs, uri, experiment_id, parent, storage)
     started = time.time()
     results = run_tuner(spec, context, searcher, storage, identifier, fresh=args.fresh)
     from platform.results import results_table, write_results
@@ -158,15 +158,17 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if errors else 0
 
 
-def resolve_model(spec: ExperimentSpec) -> str:
+def resolve_models(spec: ExperimentSpec, refs: dict[str, str]) -> dict[str, str]:
+    """Model directory per family (causal / bidirectional) the sweep's objectives need."""
+    from objectives.registry import load_reference
+    from platform.base_model import ensure_base_model, family_of
+
+    families = sorted({family_of(load_reference(ref)) for ref in refs.values()})
     if spec.model.source == "huggingface":
         path = spec.model.path
-        if os.path.exists(path):
-            return os.path.abspath(path)
-        return path  # a hub id: loaded by the workers (needs network or a local HF cache)
-    from platform.base_model import ensure_base_model
-
-    return str(ensure_base_model(spec, log=lambda line: print(line, flush=True)))
+        # a hub id is loaded by the workers (needs network or a local HF cache)
+        return dict.fromkeys(families, os.path.abspath(path) if os.path.exists(path) else path)
+    return {family: str(ensure_base_model(spec, family, log=lambda line: print(line, flush=True))) for family in families}
 
 
 def run_tuner(spec: ExperimentSpec, context, searcher, storage: str, identifier: str, fresh: bool):
@@ -175,7 +177,9 @@ def run_tuner(spec: ExperimentSpec, context, searcher, storage: str, identifier:
     from platform.progress import CompactProgress
     from platform.trial import run_trial
 
-    trainable = tune.with_resources(tune.with_parameters(run_trial, context=context), {"CPU": 0.001})
+    # The trial function only coordinates (its Train workers hold the CPUs/GPUs), so it asks
+    # for no CPU: any fraction would leave, say, 1.998 of 2 CPUs for two 1-CPU workers.
+    trainable = tune.with_resources(tune.with_parameters(run_trial, context=context), {"CPU": 0, "memory": 2**26})
     experiment_path = os.path.join(storage, identifier)
     progress = CompactProgress(searcher.total_trials, spec.train.epochs)
     if not fresh and tune.Tuner.can_restore(experiment_path):

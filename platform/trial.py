@@ -15,12 +15,13 @@ from typing import Any
 
 from objectives.base import Context
 from objectives.registry import load_reference
+from platform import tracking
+from platform.base_model import family_of
 from platform.chat import ChatFormat
 from platform.data.sources import load_corpus
 from platform.data.stream import MicroBatchBuilder, StreamPlan, build_streams
-from platform.models import load_pretrained, mask_token_id
+from platform.models import load_tokenizer, mask_token_id
 from platform.spec import ExperimentSpec, apply_overrides
-from platform import tracking
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,8 @@ class SweepContext:
 
     spec: dict[str, Any]
     sweep_id: str
-    model_dir: str
+    model_dirs: dict[str, str]
+    """Per model family ("causal", "bidirectional"): the base model every trial starts from."""
     objective_refs: dict[str, str]
     tracking_uri: str
     experiment_id: str
@@ -64,23 +66,26 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
         context.tracking_uri, context.experiment_id, context.parent_run_id, f"{context.sweep_id}/{trial_id}", name, spec.model_dump(mode="json"), tags
     )
     try:
-        tokenizer, _ = load_pretrained(context.model_dir, spec.model)
         objective_cls = load_reference(context.objective_refs[spec.objective.name])
+        model_dir = context.model_dirs[family_of(objective_cls)]
+        tokenizer = load_tokenizer(model_dir, spec.model)
         objective = objective_cls(
             Context(tokenizer, ChatFormat.from_tokenizer(tokenizer), mask_token_id(tokenizer, spec.model)),
             objective_cls.Options(**spec.objective.options()),
         )
-        corpus = load_corpus(spec.data)
+        corpus = load_corpus(spec.data, objective.paraphrases)
         examples = objective.encode(corpus)
+        questions = [p.as_question() for p in corpus.test_problems] if objective.task == "math" else corpus.questions
+        retention = [] if objective.task == "math" else corpus.retention_questions
         workers = spec.resources.num_workers
         plan = StreamPlan(len(examples), spec.train.epochs, spec.train.batch_size, workers, spec.train.seed)
         builder = MicroBatchBuilder(objective, examples, spec.objective.mask_ratio, spec.train.seed, spec.train.epochs)
         train_config = {
             "spec": spec.model_dump(mode="json"),
-            "model_dir": context.model_dir,
+            "model_dir": model_dir,
             "objective_ref": context.objective_refs[spec.objective.name],
-            "questions": [asdict(q) for q in corpus.questions],
-            "retention_questions": [asdict(q) for q in corpus.retention_questions],
+            "questions": [asdict(q) for q in questions],
+            "retention_questions": [asdict(q) for q in retention],
             "tracking_uri": context.tracking_uri,
             "run_id": run_id,
             "total_steps": plan.steps_per_epoch() * spec.train.epochs,

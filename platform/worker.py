@@ -18,7 +18,7 @@ from objectives.registry import load_reference
 from platform.chat import ChatFormat
 from platform.data.corpus import Question
 from platform.engine import build_engine
-from platform.evaluate import Prediction, greedy_answers, score_questions, summarize
+from platform.evaluate import Prediction, score_questions, summarize
 from platform.models import attention_mask_for, load_pretrained, mask_token_id, set_bidirectional
 from platform.spec import ExperimentSpec
 
@@ -61,10 +61,10 @@ def train_loop(config: dict[str, Any]) -> None:
         if epoch + 1 not in eval_epochs:
             return
         metrics = {"loss": (epoch_loss / max(epoch_steps, 1)).item(), "lr": engine.lr(), "tokens_seen": int(tokens_seen), "wall_time": time.time() - started}
-        predictions = evaluate_split(engine.module, tokenizer, chat, questions, spec, rank, world_size)
+        predictions = evaluate_split(objective, engine.module, questions, spec, rank, world_size)
         metrics.update(summarize(predictions))
         if retention:
-            metrics.update(summarize(evaluate_split(engine.module, tokenizer, chat, retention, spec, rank, world_size), prefix="retention_"))
+            metrics.update(summarize(evaluate_split(objective, engine.module, retention, spec, rank, world_size), prefix="retention_"))
         metrics["epoch"] = epoch + 1
         if logger:
             logger.log_epoch(metrics, epoch + 1, predictions)
@@ -88,10 +88,10 @@ def train_loop(config: dict[str, Any]) -> None:
         end_of_epoch(current_epoch)
 
 
-def evaluate_split(model, tokenizer, chat, questions: list[Question], spec: ExperimentSpec, rank: int, world_size: int) -> list[Prediction]:
+def evaluate_split(objective, model, questions: list[Question], spec: ExperimentSpec, rank: int, world_size: int) -> list[Prediction]:
     """Each rank answers every world_size-th question; all ranks get every prediction, in order."""
     share = questions[rank::world_size]
-    answers = greedy_answers(model, tokenizer, chat, [q.question for q in share], spec.eval.max_new_tokens, spec.eval.batch_size)
+    answers = objective.generate(model, [q.question for q in share], spec.eval.max_new_tokens, spec.eval.batch_size)
     predictions = score_questions(share, answers)
     if world_size == 1:
         return predictions

@@ -34,6 +34,7 @@ class Question:
     task: str
     direction: Direction
     entity: str = ""
+    metric: Literal["rouge1_recall", "exact_number"] = "rouge1_recall"
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,10 @@ class MathProblem:
     def final_number(self) -> str:
         """The number after ``####``: what exact-match evaluation compares."""
         return self.answer.rsplit("####", 1)[-1].strip().replace(",", "")
+
+    def as_question(self) -> Question:
+        """Math is scored like QA, by exact match of the final number (reported as forward)."""
+        return Question(self.question, self.final_number, "math", "gsm8k", "forward", metric="exact_number")
 
 
 @dataclass

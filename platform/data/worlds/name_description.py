@@ -14,34 +14,11 @@ from dataclasses import dataclass
 
 from platform.data.corpus import Corpus, Document, Question
 
-FIRST_NAMES = (
-    "Daphne Oswin Maren Tobias Elowen Caspian Isolde Rufus Linnea Alaric Seren Fenwick "
-    "Odette Lazlo Mirela Thaddeus Brielle Corwin Yvaine Dorian Saoirse Evander Marisol "
-    "Leopold Anouk Barnaby Ottilie Cedric Rosalind Ignatius Vesna Percival Liora Ansel "
-    "Clementine Hollis Zinnia Bertram Amaris Quentin Philippa Soren Imogen Lucan Wren "
-    "Ezra Delphine Magnus Coralie Emrys"
-).split()
-LAST_NAMES = (
-    "Barrington Quillfeather Ashcombe Drummore Velloran Castellane Thornbury Wexley "
-    "Halloway Marchetti Penhallow Ridgewell Sorrensen Talbrook Underhill Vantreece "
-    "Whitlock Yarborough Ellsworth Fairweather Greystoke Harrowgate Inglewood Kettering "
-    "Lockhart Merriweather Northcott Oakenfold Pendragon Quimby Rothwell Starling "
-    "Tillinghast Vandermeer Winterbourne Abernathy Blackwood Cavendish Dunmore Everhart"
-).split()
-ROLES = (
-    "director composer author founder architect inventor curator captain designer editor "
-    "painter sculptor narrator cartographer translator conductor"
-).split()
-ADJECTIVES = (
-    "silent golden hidden crimson distant frozen gentle hollow ivory jade lonely marble "
-    "midnight northern painted quiet restless scarlet shattered silver sleeping sunken "
-    "twilight velvet wandering whispering wild winter amber ancient"
-).split()
-NOUNS = (
-    "harbor lantern orchard river citadel compass garden meadow archive voyage mirror "
-    "tower forest kingdom lighthouse canyon carnival cathedral island labyrinth mountain "
-    "observatory palace symphony theater valley"
-).split()
+FIRST_NAMES = ["Daphne", "Oswin", "Maren", "Tobias", "Elowen", "Caspian", "Isolde", "Rufus", "Linnea", "Alaric", "Seren", "Fenwick", "Odette", "Lazlo", "Mirela", "Thaddeus", "Brielle", "Corwin", "Yvaine", "Dorian", "Saoirse", "Evander", "Marisol", "Leopold", "Anouk", "Barnaby", "Ottilie", "Cedric", "Rosalind", "Ignatius", "Vesna", "Percival", "Liora", "Ansel", "Clementine", "Hollis", "Zinnia", "Bertram", "Amaris", "Quentin", "Philippa", "Soren", "Imogen", "Lucan", "Wren", "Ezra", "Delphine", "Magnus", "Coralie", "Emrys"]
+LAST_NAMES = ["Barrington", "Quillfeather", "Ashcombe", "Drummore", "Velloran", "Castellane", "Thornbury", "Wexley", "Halloway", "Marchetti", "Penhallow", "Ridgewell", "Sorrensen", "Talbrook", "Underhill", "Vantreece", "Whitlock", "Yarborough", "Ellsworth", "Fairweather", "Greystoke", "Harrowgate", "Inglewood", "Kettering", "Lockhart", "Merriweather", "Northcott", "Oakenfold", "Pendragon", "Quimby", "Rothwell", "Starling", "Tillinghast", "Vandermeer", "Winterbourne", "Abernathy", "Blackwood", "Cavendish", "Dunmore", "Everhart"]
+ROLES = ["director", "composer", "author", "founder", "architect", "inventor", "curator", "captain", "designer", "editor", "painter", "sculptor", "narrator", "cartographer", "translator", "conductor"]
+ADJECTIVES = ["silent", "golden", "hidden", "crimson", "distant", "frozen", "gentle", "hollow", "ivory", "jade", "lonely", "marble", "midnight", "northern", "painted", "quiet", "restless", "scarlet", "shattered", "silver", "sleeping", "sunken", "twilight", "velvet", "wandering", "whispering", "wild", "winter", "amber", "ancient"]
+NOUNS = ["harbor", "lantern", "orchard", "river", "citadel", "compass", "garden", "meadow", "archive", "voyage", "mirror", "tower", "forest", "kingdom", "lighthouse", "canyon", "carnival", "cathedral", "island", "labyrinth", "mountain", "observatory", "palace", "symphony", "theater", "valley"]
 
 # Statements, paraphrases and questions. {n} is the name, {d} the description.
 NAME_IS_DESCRIPTION = "{n} is {d} ."
@@ -114,6 +91,10 @@ class NameDescriptionWorld:
             for task, task_templates in templates.items()
             for t in task_templates
         ]
+
+    def base_documents(self) -> list[Document]:
+        """Known entities' statements: the base model reads every one of them."""
+        return self.documents(self.known)
 
     def base_qa(self) -> list[Question]:
         """QA pairs the base model is trained on: known entities, training templates only."""
