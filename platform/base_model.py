@@ -38,6 +38,7 @@ from platform.models import (
     mask_token_id,
     set_bidirectional,
 )
+from platform.paths import cache_dir
 from platform.spec import ExperimentSpec
 
 FORMAT_VERSION = 2
@@ -48,10 +49,6 @@ BASE_OBJECTIVES = {"causal": ("ar", "masked_ar"), "bidirectional": ("masked_diff
 
 def family_of(objective_cls: type[Objective]) -> str:
     return "bidirectional" if objective_cls.bidirectional else "causal"
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("KIP_CACHE_DIR", Path.home() / ".cache" / "knowledge-injection-platform"))
 
 
 def base_key(spec: ExperimentSpec, family: str) -> str:
@@ -71,7 +68,7 @@ def base_key(spec: ExperimentSpec, family: str) -> str:
 
 def ensure_base_model(spec: ExperimentSpec, family: str = "causal", log=print) -> Path:
     """The cached base model's directory, building it first if needed (once, under a lock)."""
-    target = cache_root() / "base" / f"{family}-{base_key(spec, family)}"
+    target = cache_dir() / "base" / f"{family}-{base_key(spec, family)}"
     if (target / "base_report.json").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ import yaml
 from platform import REPO_ROOT, tracking
 from platform.cli import main_guard
 from platform.errors import UserError
+from platform.paths import state_dir
 from platform.spec import ExperimentSpec, apply_overrides, load_spec
 
 RUNTIME_EXCLUDES = [".venv/", ".git/", "results/", "mlflow.db", "mlruns/", "*.pyc", "__pycache__/", ".cache/"]
@@ -39,7 +40,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fresh", action="store_true", help="ignore a previous run of this sweep and start over")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec field by dotted path")
     parser.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or a local cluster)")
-    parser.add_argument("--storage", default=None, help="where Tune keeps trial state (default: <repo>/results)")
+    parser.add_argument("--storage", default=None, help="where Tune keeps trial state (default: <state dir>/results, see platform/paths.py)")
     return parser.parse_args(argv)
 
 
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     uri = tracking.tracking_uri(spec.tracking.uri)
     experiment_id = tracking.check_reachable(uri, spec.tracking.experiment)
     model_dirs = resolve_models(spec, refs)
-    storage = str(Path(args.storage or os.path.join(REPO_ROOT, "results")).resolve())
+    storage = str(Path(args.storage).resolve() if args.storage else state_dir() / "results")
     print(f"[sweep] {identifier}: {searcher.total_trials} trials, {len(corpus.documents)} documents, "
           f"{len(corpus.questions)} questions; MLflow {uri} (experiment {spec.tracking.experiment!r})", flush=True)
 

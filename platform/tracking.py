@@ -16,20 +16,20 @@ from typing import Any
 
 import yaml
 
-from platform import REPO_ROOT
 from platform.errors import UserError
+from platform.paths import state_dir
 
 PARENT_TAG = "mlflow.parentRunId"
 
 
 def tracking_uri(configured: str | None) -> str:
-    """Spec value, else ``MLFLOW_TRACKING_URI``, else an absolute sqlite store in the repo.
+    """Spec value, else ``MLFLOW_TRACKING_URI``, else an absolute sqlite store in the state dir.
 
     Absolute because Ray Tune trials and Train workers change directory.
     """
     uri = configured or os.environ.get("MLFLOW_TRACKING_URI")
     if not uri:
-        return f"sqlite:///{os.path.join(REPO_ROOT, 'mlflow.db')}"
+        return f"sqlite:///{state_dir() / 'mlflow.db'}"
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         return f"sqlite:///{os.path.abspath(uri.removeprefix('sqlite:///'))}"
     if "://" not in uri:  # a bare path means a file store directory

@@ -1,0 +1,50 @@
+"""``sft``: supervised fine-tuning on math problems, the math baseline of METHOD.md.
+
+User turn = the question, assistant turn = the full worked answer (ending in ``#### N``),
+then end-of-turn. Loss on the answer tokens and the end-of-turn only (METHOD.md: "loss on
+answer tokens"); the end-of-turn is trained so greedy generation stops after the answer.
+The prompt is exactly the evaluation prompt (``platform.chat.prompt_ids``), so the model is
+trained on the question as it will be asked, 0-shot.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from transformers import PreTrainedTokenizerBase
+
+from objectives.base import IGNORE, Example, Objective, Sample
+from platform.chat import encode_text
+from platform.data.corpus import Corpus
+from platform.errors import UserError
+
+
+def encode_problems(tokenizer: PreTrainedTokenizerBase, corpus: Corpus, objective: str) -> list[Example]:
+    """One example per training problem: ``context`` = the question, ``ids`` = the answer.
+
+    Why the split: the question is never corrupted (METHOD.md's ``masked_sft``), the answer
+    is what masking corrupts and what carries the loss.
+    """
+    if not corpus.train_problems:
+        raise UserError(
+            f"objective {objective!r} trains on math problems, and corpus {corpus.name!r} has none "
+            "(use a math world such as 'arithmetic', or GSM8K-format files)",
+            where="data.name",
+        )
+    return [
+        Example(i, tuple(encode_text(tokenizer, p.answer)), tuple(encode_text(tokenizer, p.question)))
+        for i, p in enumerate(corpus.train_problems)
+    ]
+
+
+class SFT(Objective):
+    name = "sft"
+    task = "math"
+
+    def encode(self, corpus: Corpus) -> list[Example]:
+        return encode_problems(self.ctx.tokenizer, corpus, self.name)
+
+    def make_sample(self, example: Example, rng: np.random.Generator, t: float) -> Sample:
+        chat = self.ctx.chat
+        prompt = [*chat.user_prefix, *example.context, *chat.assistant_header]
+        target = [*example.ids, *chat.end_of_turn]
+        return Sample(prompt + target, [IGNORE] * len(prompt) + target)

@@ -1,0 +1,36 @@
+"""Where the platform keeps state: the MLflow store, Tune results, the base-model cache.
+
+Why not always the checkout: under ``ray job submit --working-dir .`` the code runs from a
+temporary copy that Ray deletes with the session, and results written there would be lost.
+So state goes to ``$KIP_HOME`` if set, else the checkout when run from one, else
+``~/knowledge-injection-platform`` (a submitted job's copy). Every path is absolute:
+Tune trials and Train workers change directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from platform import REPO_ROOT
+
+_RAY_PACKAGE_MARKER = f"{os.sep}runtime_resources{os.sep}"
+
+
+def running_from_ray_package() -> bool:
+    return _RAY_PACKAGE_MARKER in REPO_ROOT
+
+
+def state_dir() -> Path:
+    configured = os.environ.get("KIP_HOME")
+    if configured:
+        return Path(configured).expanduser().resolve()
+    if running_from_ray_package():
+        return Path.home() / "knowledge-injection-platform"
+    return Path(REPO_ROOT)
+
+
+def cache_dir() -> Path:
+    """Base models built from config, shared by every sweep (``$KIP_CACHE_DIR`` overrides)."""
+    configured = os.environ.get("KIP_CACHE_DIR")
+    return Path(configured).expanduser().resolve() if configured else Path.home() / ".cache" / "knowledge-injection-platform"
