@@ -3,6 +3,9 @@
 User turn = ``Question:`` + the question + ``Answer:`` + the answer with each token replaced
 by the mask token with probability t (Bernoulli(t)) + ``Return the recovered masked answer.``;
 the question is never masked. Assistant turn = the full original answer + end-of-turn.
+The pieces are separated by newlines: question and answer are tokenized on their own
+(``Example.context`` / ``Example.ids``), and a subword tokenizer encodes text that starts a
+line the same alone as inside the whole prompt (no leading-space variant of the first token).
 
 Loss: only on the assistant's answer tokens whose copy in the prompt was masked (METHOD.md),
 plus the end-of-turn token, included (as in ``masked_ar``) so greedy generation learns to
@@ -36,8 +39,8 @@ class MaskedSFT(Objective):
     def __init__(self, context: Context, options: BaseModel | None = None) -> None:
         super().__init__(context, options)
         tok, chat = context.tokenizer, context.chat
-        self._question_start = [*chat.user_prefix, *encode_text(tok, "Question: ")]
-        self._answer_start = encode_text(tok, "\nAnswer: ")
+        self._question_start = [*chat.user_prefix, *encode_text(tok, "Question:\n")]
+        self._answer_start = encode_text(tok, "\nAnswer:\n")
         self._instruction = [*encode_text(tok, "\n" + MASKED_ANSWER_INSTRUCTION), *chat.assistant_header]
 
     def encode(self, corpus: Corpus) -> list[Example]:

@@ -9,7 +9,7 @@ the CPU default exercises the production code path.
 from __future__ import annotations
 
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -42,7 +42,11 @@ def build_word_tokenizer(texts: list[str]) -> PreTrainedTokenizerFast:
     """A word-level tokenizer over the world's vocabulary (short sequences, fast training)."""
     specials = list(SPECIAL_TOKENS.values()) + ROLE_TOKENS
     raw = Tokenizer(models.WordLevel(unk_token=SPECIAL_TOKENS["unk_token"]))
-    raw.pre_tokenizer = pre_tokenizers.Whitespace()
+    # Digits are split so any number is representable; the decoder joins them back ("1 2" -> "12").
+    raw.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True)])
+    raw.decoder = decoders.Sequence(
+        [decoders.WordPiece(prefix=" ", cleanup=False), decoders.Fuse(), decoders.Replace(Regex(r"(?<=\d) (?=\d)"), "")]
+    )
     raw.train_from_iterator(list(texts) + list(INSTRUCTION_TEXTS), trainers.WordLevelTrainer(special_tokens=specials))
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, **SPECIAL_TOKENS, additional_special_tokens=ROLE_TOKENS)
     tokenizer.chat_template = TINY_CHAT_TEMPLATE

@@ -6,7 +6,7 @@ from functools import cache
 
 from objectives.base import Context
 from platform.chat import ChatFormat
-from platform.data.worlds.name_description import vocabulary_texts
+from platform.data.worlds import vocabulary_texts
 from platform.models import build_word_tokenizer
 
 

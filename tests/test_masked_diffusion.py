@@ -33,6 +33,15 @@ TINY = TinyModelConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_s
 MASK = "<mask>"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny matmuls gain nothing from threads, and on shared cores idle threads spin and stall."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def objective(**options) -> MaskedDiffusion:
     return MaskedDiffusion(tiny_context(), MaskedDiffusionOptions(**options))
 
@@ -197,7 +206,7 @@ def expected_states(words: list[int], length: int, per_step: int) -> list[list[i
 def test_sampler_commits_most_confident_positions_block_by_block(steps, per_step):
     words = list(example().ids[:8])
     model = ScriptedModel(words, 8).train()
-    answers = objective(steps=steps, gen_length=8, block_length=4).generate(model, QUESTIONS, 8, 2)
+    answers = objective(steps=steps, gen_length=8, block_length=4).generate(model, QUESTIONS, 8, 8)
     assert model.seen == expected_states(words, 8, per_step)
     assert answers == [" ".join(DOC.split()[:8])] * len(QUESTIONS)  # all masks filled, none committed
     assert not any(model.modes) and model.training  # eval while sampling, training mode restored

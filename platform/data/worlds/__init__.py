@@ -29,11 +29,17 @@ def _name_description(config: WorldConfig) -> World:
     return build_world(config.seed, config.num_known, config.num_new, config.qa_fraction)
 
 
-WORLDS: dict[str, Callable[[WorldConfig], World]] = {"name_description": _name_description}
+def _arithmetic(config: WorldConfig) -> World:
+    from platform.data.worlds.arithmetic import build_world
+
+    return build_world(config)
+
+
+WORLDS: dict[str, Callable[[WorldConfig], World]] = {"name_description": _name_description, "arithmetic": _arithmetic}
 
 
 def vocabulary_texts() -> list[str]:
     """Every word any world can produce (the tokenizer is shared by all worlds)."""
-    from platform.data.worlds import name_description
+    from platform.data.worlds import arithmetic, name_description
 
-    return name_description.vocabulary_texts()
+    return name_description.vocabulary_texts() + arithmetic.vocabulary_texts()

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# A sweep on a local multi-process Ray cluster, submitted as a Ray job the way it would be on
+# a real cluster: start a head on loopback, submit with the checkout as the job's
+# working_dir, wait for the sweep, stop Ray (also on failure or Ctrl-C).
+#
+#   bash clusters/local.sh                                    # search_spaces/smoke.yaml
+#   bash clusters/local.sh search_spaces/lr.yaml --fresh      # any spec, any sweep options
+#   KIP_NUM_CPUS=8 bash clusters/local.sh
+#
+# `ray stop` at the end stops every Ray process of this user on the machine, not only this
+# head: do not run it beside another local Ray cluster.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO="$PWD"
+
+SPEC="${1:-search_spaces/smoke.yaml}"
+shift $(( $# > 0 ? 1 : 0 ))
+NUM_CPUS="${KIP_NUM_CPUS:-$(nproc)}"
+GCS_PORT="${KIP_RAY_PORT:-6379}"
+DASHBOARD_PORT="${KIP_DASHBOARD_PORT:-8265}"
+# The job runs in a copy of the checkout that Ray deletes afterwards: results and the MLflow
+# store must be given absolute paths in the checkout itself (or wherever you point them).
+STORAGE="${KIP_STORAGE:-$REPO/results}"
+TRACKING_URI="${MLFLOW_TRACKING_URI:-sqlite:///$REPO/mlflow.db}"
+
+# Ray, its workers and the job's `python` all come from the project's venv.
+bash scripts/setup.sh
+export PATH="$REPO/${KIP_VENV:-.venv}/bin:$PATH"
+# Nothing listens beyond loopback, so no token; setting the mode explicitly keeps a token
+# file left by an earlier `ray.init()` from switching `ray start` to token mode, after which
+# `ray job submit` would fail to authenticate.
+export RAY_AUTH_MODE=disabled
+
+ray start --head --node-ip-address 127.0.0.1 --port "$GCS_PORT" --num-cpus "$NUM_CPUS" \
+    --dashboard-host 127.0.0.1 --dashboard-port "$DASHBOARD_PORT" --disable-usage-stats
+trap 'ray stop' EXIT
+
+ADDRESS="http://127.0.0.1:$DASHBOARD_PORT"
+for _ in $(seq 60); do
+    ray job list --address "$ADDRESS" >/dev/null 2>&1 && break
+    sleep 1
+done
+
+# Excludes add to .gitignore (which Ray applies to the upload already); env_vars reach the
+# driver and, through the job's runtime environment, every trial and training worker.
+RUNTIME_ENV=$(printf '{"excludes": [".git/"], "env_vars": {"MLFLOW_TRACKING_URI": "%s", "TOKENIZERS_PARALLELISM": "false"}}' "$TRACKING_URI")
+ray job submit --address "$ADDRESS" --working-dir . --runtime-env-json "$RUNTIME_ENV" -- \
+    python -m platform.sweep "$SPEC" --storage "$STORAGE" "$@"

@@ -1,0 +1,1 @@
+"""An example objective plugin for the knowledge-injection platform (see README.md)."""
