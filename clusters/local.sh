@@ -7,6 +7,9 @@
 #   bash clusters/local.sh search_spaces/lr.yaml --fresh      # any spec, any sweep options
 #   KIP_NUM_CPUS=8 bash clusters/local.sh
 #
+# Overridable: KIP_NUM_CPUS (all cores), KIP_RAY_PORT (6379), KIP_DASHBOARD_PORT (8265),
+# KIP_STORAGE (./results), MLFLOW_TRACKING_URI (./mlflow.db), KIP_VENV (.venv).
+#
 # `ray stop` at the end stops every Ray process of this user on the machine, not only this
 # head: do not run it beside another local Ray cluster.
 set -euo pipefail
@@ -25,7 +28,7 @@ TRACKING_URI="${MLFLOW_TRACKING_URI:-sqlite:///$REPO/mlflow.db}"
 
 # Ray, its workers and the job's `python` all come from the project's venv.
 bash scripts/setup.sh
-export PATH="$REPO/${KIP_VENV:-.venv}/bin:$PATH"
+export PATH="$(cd "${KIP_VENV:-.venv}" && pwd)/bin:$PATH"
 # Nothing listens beyond loopback, so no token; setting the mode explicitly keeps a token
 # file left by an earlier `ray.init()` from switching `ray start` to token mode, after which
 # `ray job submit` would fail to authenticate.

@@ -33,5 +33,8 @@ class AR(Objective):
             target = doc + list(self.ctx.chat.end_of_turn)
             return Sample(self._fact_prompt + target, [IGNORE] * len(self._fact_prompt) + target)
         tok = self.ctx.tokenizer
+        if tok.bos_token_id is None:  # e.g. Qwen: no BOS token, every document token is a target
+            ids = [*doc, tok.eos_token_id]
+            return Sample(ids, ids)
         ids = [tok.bos_token_id, *doc, tok.eos_token_id]
         return Sample(ids, [IGNORE, *ids[1:]])

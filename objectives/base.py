@@ -70,7 +70,8 @@ class Context:
 
     tokenizer: PreTrainedTokenizerBase
     chat: ChatFormat
-    mask_token_id: int
+    mask_token_id: int | None
+    """None when the tokenizer has none and the objective does not mask."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -82,7 +83,8 @@ class Objective:
     uses_mask_ratio: ClassVar[bool] = False
     bidirectional: ClassVar[bool] = False
     task: ClassVar[Literal["knowledge", "math"]] = "knowledge"
-    paraphrases: ClassVar[Literal["none", "same", "reordered", "both"] | None] = None
+    paraphrases: Literal["none", "same", "reordered", "both"] | None = None
+    """Set (per class or per instance) to override ``data.paraphrases`` for this objective."""
 
     def __init__(self, context: Context, options: BaseModel | None = None) -> None:
         self.ctx = context

@@ -114,7 +114,7 @@ def check_objective(
         if problem:
             problems.append(f"{check.__name__}: {problem}")
         if problem and check is check_examples:
-            break  # the sample checks index examples by id
+            break  # the training check looks examples up by id: the rest would mislead
     return problems
 
 

@@ -1,8 +1,8 @@
 """``masked_diffusion``: LLaDA-style masked diffusion on a bidirectional model (METHOD.md).
 
 Training example: ``BOS + document + EOS``; BOS is never masked, every other token is
-replaced by the mask token with probability p = (1 - eps) t + eps (LLaDA's recipe, so even
-t = 0 masks something). Loss: cross-entropy at the masked positions only, with no causal
+replaced by the mask token with probability p = (1 - eps) t + eps (LLaDA's recipe: p > 0
+keeps the 1/p weight finite), and at least one is masked so every sample carries loss. Loss: cross-entropy at the masked positions only, with no causal
 shift (a bidirectional model predicts the token at its own position), each sequence weighted
 by 1 / (p L) with L its maskable length (the 1/t weighting of the masked-diffusion ELBO),
 averaged over the batch.

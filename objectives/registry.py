@@ -76,3 +76,18 @@ def load_reference(reference: str) -> type[Objective]:
     if not (inspect.isclass(value) and issubclass(value, Objective)):
         raise UserError(f"{reference!r} is not an Objective subclass (see objectives/base.py)", where="objective.name")
     return value
+
+
+def instantiate(objective_cls: type[Objective], tokenizer, spec) -> Objective:
+    """The objective for a trial: its context (tokenizer, chat layout, mask token) and options.
+
+    ``spec`` is the trial's ``ExperimentSpec``; the mask token is required only by objectives
+    that mask, so ``ar`` runs on tokenizers without one.
+    """
+    from objectives.base import Context
+    from platform.chat import ChatFormat
+    from platform.models import mask_token_id
+
+    required = objective_cls.uses_mask_ratio or objective_cls.bidirectional
+    context = Context(tokenizer, ChatFormat.from_tokenizer(tokenizer), mask_token_id(tokenizer, spec.model, required))
+    return objective_cls(context, objective_cls.Options(**spec.objective.options()))

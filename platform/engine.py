@@ -8,6 +8,7 @@ weights but not on biases and norms, linear warm-up then a constant learning rat
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -36,16 +37,27 @@ def warmup_then_constant(total_steps: int, warmup_ratio: float):
 
 
 def deepspeed_config(spec: ExperimentSpec, micro_batch: int, total_steps: int) -> dict[str, Any]:
-    """The DeepSpeed JSON generated from the spec (logged with the run)."""
-    train = spec.train
+    """The DeepSpeed JSON generated from the spec (logged with the run), merged with the user's file.
+
+    The global batch is ``train.batch_size``; each worker takes one micro-batch of
+    ``batch_size / num_workers`` per optimizer step (no gradient accumulation).
+    """
+    train, ds = spec.train, spec.resources.deepspeed
     warmup = round(total_steps * train.warmup_ratio)
-    return {
+    zero: dict[str, Any] = {"stage": ds.zero_stage}
+    if ds.offload_optimizer:
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": spec.resources.gpus_per_worker > 0}
+    if ds.offload_params:
+        zero["offload_param"] = {"device": "cpu", "pin_memory": spec.resources.gpus_per_worker > 0}
+    if ds.zero_stage == 3:
+        zero["stage3_gather_16bit_weights_on_model_save"] = True
+    config = {
         "train_batch_size": train.batch_size,
         "train_micro_batch_size_per_gpu": micro_batch,
         "gradient_accumulation_steps": 1,
         "gradient_clipping": train.grad_clip or 0.0,
         "bf16": {"enabled": spec.model.dtype == "bfloat16"},
-        "zero_optimization": {"stage": 2},
+        "zero_optimization": zero,
         "optimizer": {
             "type": "AdamW",
             "params": {"lr": train.lr, "betas": list(train.betas), "weight_decay": train.weight_decay, "torch_adam": True},
@@ -55,7 +67,14 @@ def deepspeed_config(spec: ExperimentSpec, micro_batch: int, total_steps: int) -
             "params": {"warmup_min_lr": 0.0, "warmup_max_lr": train.lr, "warmup_num_steps": max(warmup, 1), "warmup_type": "linear"},
         },
         "steps_per_print": 10**9,
+        "wall_clock_breakdown": False,
     }
+    if ds.config:
+        from platform.spec import deep_merge
+
+        with open(ds.config, encoding="utf-8") as file:
+            config = deep_merge(config, json.load(file))
+    return config
 
 
 @dataclass
@@ -84,6 +103,18 @@ class Engine:
 
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
+
+    def full_parameters(self):
+        """A context in which ``module`` holds whole parameters on every rank (for generation).
+
+        Under ZeRO-3 each rank holds a shard; generation runs a different number of forward
+        passes per rank, so the parameters are gathered for the duration instead.
+        """
+        if self.deepspeed and self.model.zero_optimization_stage() == 3:
+            import deepspeed
+
+            return deepspeed.zero.GatheredParameters(list(self.module.parameters()), modifier_rank=None)
+        return contextlib.nullcontext()
 
 
 def build_engine(spec: ExperimentSpec, model: torch.nn.Module, total_steps: int, micro_batch: int) -> Engine:

@@ -99,10 +99,15 @@ def load_pretrained(path: str, spec: ModelSpec) -> tuple[PreTrainedTokenizerBase
     return tokenizer, model
 
 
-def mask_token_id(tokenizer: PreTrainedTokenizerBase, spec: ModelSpec) -> int:
-    """The reserved mask token: from the spec if named there, else the tokenizer's own."""
+def mask_token_id(tokenizer: PreTrainedTokenizerBase, spec: ModelSpec, required: bool = True) -> int | None:
+    """The reserved mask token: from the spec if named there, else the tokenizer's own.
+
+    Objectives that never mask (``ar``) run on tokenizers without one (Llama): None then.
+    """
     token = spec.mask_token or tokenizer.mask_token
     if token is None:
+        if not required:
+            return None
         raise UserError("the tokenizer has no mask token; set model.mask_token (e.g. a reserved special token)")
     token_id = tokenizer.convert_tokens_to_ids(token)
     if token_id is None or token_id == tokenizer.unk_token_id:
@@ -126,4 +131,4 @@ def attention_mask_for(model: PreTrainedModel, padding_mask: torch.Tensor) -> to
     if not getattr(model.config, "bidirectional", False):
         return padding_mask
     keep = padding_mask.bool()
-    return (keep[:, None, None, :] & keep[:, None, :, None]) | torch.eye(keep.shape[1], dtype=torch.bool)[None, None]
+    return (keep[:, None, None, :] & keep[:, None, :, None]) | torch.eye(keep.shape[1], dtype=torch.bool, device=keep.device)[None, None]

@@ -19,7 +19,6 @@ class CompactProgress(Callback):
         self.epochs = epochs
         self.started = time.time()
         self.best: dict[str, float] = {}
-        self.done = 0
 
     def _label(self, trial) -> str:
         from platform.trial import trial_name
@@ -42,10 +41,13 @@ class CompactProgress(Callback):
             flush=True,
         )
 
+    @staticmethod
+    def _finished(trials: list, current) -> int:
+        """Trials done, counting the one being reported (its status changes after callbacks)."""
+        return sum(1 for t in trials if t is current or t.status in ("TERMINATED", "ERROR"))
+
     def on_trial_complete(self, iteration: int, trials: list, trial, **info: Any) -> None:
-        self.done += 1
-        print(f"[sweep] done   {self._label(trial)}  ({self.done}/{self.total} trials, {time.time() - self.started:.0f}s)", flush=True)
+        print(f"[sweep] done   {self._label(trial)}  ({self._finished(trials, trial)}/{self.total} trials, {time.time() - self.started:.0f}s)", flush=True)
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info: Any) -> None:
-        self.done += 1
-        print(f"[sweep] FAILED {self._label(trial)}: see {trial.local_path}", flush=True)
+        print(f"[sweep] FAILED {self._label(trial)}  ({self._finished(trials, trial)}/{self.total} trials): see {trial.local_path}/error.txt", flush=True)

@@ -63,7 +63,7 @@ def results_table(results, spec) -> ResultsTable:
             "mean_acc": float(best["mean_acc"]) if best is not None else float("nan"),
             "best_epoch": int(best["epoch"]) if best is not None else -1,
             "wall_time_s": float(history["wall_time"].max()) if history is not None and "wall_time" in history else float("nan"),
-            "status": "error" if result.error else "ok",
+            "status": "error" if result.error else "ok" if (result.metrics or {}).get("done") else "incomplete",
         })
     frame = pd.DataFrame(rows, columns=COLUMNS).sort_values(["objective", "lr"], kind="stable").reset_index(drop=True)
     return ResultsTable(frame)

@@ -196,6 +196,22 @@ class TrackingSpec(_Strict):
     experiment: str = "knowledge-injection"
 
 
+class DeepSpeedSpec(_Strict):
+    """DeepSpeed ZeRO settings; the JSON config is generated from these and the train section."""
+
+    zero_stage: Literal[1, 2, 3] = 2
+    offload_optimizer: bool = False
+    offload_params: bool = False
+    config: str | None = None
+    """A DeepSpeed JSON file merged over the generated config (paths relative to the spec)."""
+
+    @model_validator(mode="after")
+    def _offload_params_needs_stage3(self) -> DeepSpeedSpec:
+        if self.offload_params and self.zero_stage != 3:
+            raise ValueError("offload_params requires zero_stage 3")
+        return self
+
+
 class ResourcesSpec(_Strict):
     """How each trial is placed: workers, CPUs/GPUs per worker, distribution strategy."""
 
@@ -203,6 +219,7 @@ class ResourcesSpec(_Strict):
     cpus_per_worker: float = Field(1, gt=0)
     gpus_per_worker: float = Field(0, ge=0)
     strategy: Literal["ddp", "deepspeed"] = "ddp"
+    deepspeed: DeepSpeedSpec = DeepSpeedSpec()
     torch_threads: int | None = Field(None, gt=0)
     """Intra-op threads per worker; defaults to cpus_per_worker (no oversubscription)."""
 
@@ -219,6 +236,16 @@ class ExperimentSpec(_Strict):
     search: SearchSpec = SearchSpec()
     tracking: TrackingSpec = TrackingSpec()
     resources: ResourcesSpec = ResourcesSpec()
+
+    @model_validator(mode="after")
+    def _batch_splits_over_workers(self) -> ExperimentSpec:
+        workers = self.resources.num_workers
+        if self.train.batch_size % workers:
+            raise ValueError(
+                f"train.batch_size ({self.train.batch_size}) must be a multiple of resources.num_workers ({workers}): "
+                "the global batch is split evenly into one micro-batch per worker"
+            )
+        return self
 
     def eval_epochs(self) -> list[int]:
         """The 1-based epochs after which the trial evaluates (always including the last)."""
@@ -262,6 +289,9 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
+REPLACED_SEARCH_KEYS = ("grid", "parameters")
+
+
 def load_raw(path: str | os.PathLike[str], _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Read a spec file and resolve its ``base:`` chain (paths relative to the file)."""
     path = Path(path).resolve()
@@ -274,7 +304,12 @@ def load_raw(path: str | os.PathLike[str], _seen: tuple[Path, ...] = ()) -> dict
         return data
     if not isinstance(base, str):
         raise UserError("'base' must be a path to another spec file", where=str(path))
-    return deep_merge(load_raw(path.parent / base, (*_seen, path)), data)
+    merged = deep_merge(load_raw(path.parent / base, (*_seen, path)), data)
+    # A search space is a whole: a child's grid or parameters replace the base's, not extend them.
+    for key in REPLACED_SEARCH_KEYS:
+        if isinstance(data.get("search"), dict) and key in data["search"]:
+            merged["search"][key] = copy.deepcopy(data["search"][key])
+    return merged
 
 
 def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -316,7 +351,18 @@ def load_spec(path: str | os.PathLike[str], overrides: dict[str, Any] | None = N
     data = load_raw(path)
     for dotted, value in (overrides or {}).items():
         set_dotted(data, dotted, value)
+    _resolve_relative_paths(data, Path(path).resolve().parent)
     return validate(data, str(path))
+
+
+def _resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
+    """File paths in a spec are relative to the spec file: made absolute on the driver."""
+    ds = (data.get("resources") or {}).get("deepspeed") or {}
+    if isinstance(ds, dict) and isinstance(ds.get("config"), str):
+        config = base / ds["config"]
+        if not config.is_file():
+            raise UserError(f"DeepSpeed config file not found: {config}", where="resources.deepspeed.config")
+        ds["config"] = str(config)
 
 
 def apply_overrides(spec: ExperimentSpec, overrides: dict[str, Any], source: str) -> ExperimentSpec:

@@ -28,7 +28,7 @@ from platform import REPO_ROOT, tracking
 from platform.cli import main_guard
 from platform.errors import UserError
 from platform.paths import state_dir
-from platform.spec import ExperimentSpec, apply_overrides, load_spec
+from platform.spec import ExperimentSpec, apply_overrides, format_validation_error, load_spec
 
 RUNTIME_EXCLUDES = [".venv/", ".git/", "results/", "mlflow.db", "mlruns/", "*.pyc", "__pycache__/", ".cache/"]
 
@@ -81,15 +81,32 @@ def validate_trials(spec: ExperimentSpec, source: str) -> tuple[list[dict[str, A
             for key, param in spec.search.parameters.items():
                 probe[key] = param.values[0] if param.type == "choice" else (int(getattr(param, end)) if param.type == "int" else getattr(param, end))
             resolved = apply_overrides(spec, probe, f"{source} (grid cell {cell or '{}'})")
-            if resolved.objective.name != spec.objective.name:
-                names.add(resolved.objective.name)
+            names.add(resolved.objective.name)
+            check_objective_options(resolved, resolve(resolved.objective.name), f"{source} (grid cell {cell or '{}'})")
     refs = {name: resolve(name) for name in sorted(names)}
     return cells, refs
 
 
-def sweep_id(spec: ExperimentSpec) -> str:
-    """Same spec -> same id: rerunning the command resumes instead of starting a new sweep."""
-    digest = hashlib.sha256(json.dumps(spec.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:8]
+def check_objective_options(spec: ExperimentSpec, reference: str, source: str) -> None:
+    """The objective's own options, validated by its pydantic model, before any trial starts."""
+    from pydantic import ValidationError
+
+    from objectives.registry import load_reference
+
+    try:
+        load_reference(reference).Options(**spec.objective.options())
+    except ValidationError as error:
+        raise UserError(format_validation_error(error, source).replace(f"{source}: ", f"{source}: objective.")) from None
+
+
+def sweep_id(spec: ExperimentSpec, model_dirs: dict[str, str] | None = None) -> str:
+    """Same spec and base models -> same id: rerunning the command resumes the sweep.
+
+    The base models' directories are keyed by everything that builds them, so a change in
+    the embedded base model (its recipe, its vocabulary) starts a new sweep, never mixes.
+    """
+    payload = {"spec": spec.model_dump(mode="json"), "models": model_dirs or {}}
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:8]
     return f"{spec.name}-{digest}"
 
 
@@ -122,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     from platform.search import GridCrossSearcher
 
     searcher = GridCrossSearcher(spec.search, applies(spec, refs), seed=spec.train.seed)
-    identifier = sweep_id(spec)
     if args.dry_run:
+        identifier = sweep_id(spec)
         print(dry_run_report(spec, identifier, cells, refs, searcher.total_trials))
         return 0
 
@@ -133,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     uri = tracking.tracking_uri(spec.tracking.uri)
     experiment_id = tracking.check_reachable(uri, spec.tracking.experiment)
     model_dirs = resolve_models(spec, refs)
+    identifier = sweep_id(spec, model_dirs)
     storage = str(Path(args.storage).resolve() if args.storage else state_dir() / "results")
     print(f"[sweep] {identifier}: {searcher.total_trials} trials, {len(corpus.documents)} documents, "
           f"{len(corpus.questions)} questions; MLflow {uri} (experiment {spec.tracking.experiment!r})", flush=True)
@@ -143,20 +161,23 @@ def main(argv: list[str] | None = None) -> int:
 
     context = SweepContext(spec.model_dump(mode="json"), identifier, model_dirs, refs, uri, experiment_id, parent, storage)
     started = time.time()
-    results = run_tuner(spec, context, searcher, storage, identifier, fresh=args.fresh)
+    results, finished = run_tuner(spec, context, searcher, storage, identifier, fresh=args.fresh)
     from platform.results import results_table, write_results
 
     table = results_table(results, spec)
     paths = write_results(table, Path(storage) / identifier)
     tracking.log_sweep_table(uri, parent, paths)
     errors = sum(1 for r in results if r.error)
-    tracking.end_run(uri, parent, "FINISHED" if not errors else "FAILED")
+    interrupted = finished < searcher.total_trials
+    tracking.end_run(uri, parent, "KILLED" if interrupted else "FAILED" if errors else "FINISHED")
     print()
     print(table.to_markdown())
     print(f"\n{len(results)} trials in {time.time() - started:.0f}s ({errors} failed). Table: {paths['markdown']}")
+    if interrupted:
+        print(f"Interrupted: {finished} of {searcher.total_trials} trials finished. Run the same command again to resume.")
     print(f"MLflow runs: {uri} (experiment {spec.tracking.experiment!r}); browse with:")
     print(f"  mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000")
-    return 1 if errors else 0
+    return 130 if interrupted else 1 if errors else 0
 
 
 def resolve_models(spec: ExperimentSpec, refs: dict[str, str]) -> dict[str, str]:
@@ -199,7 +220,9 @@ def run_tuner(spec: ExperimentSpec, context, searcher, storage: str, identifier:
             ),
             run_config=tune.RunConfig(name=identifier, storage_path=storage, callbacks=[progress], verbose=0),
         )
-    return tuner.fit()
+    results = tuner.fit()
+    finished = sum(1 for r in results if r.error or (r.metrics or {}).get("done"))
+    return results, finished
 
 
 def dry_run_report(spec: ExperimentSpec, identifier: str, cells, refs, total: int) -> str:

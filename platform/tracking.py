@@ -90,12 +90,12 @@ def start_sweep_run(uri: str, experiment_id: str, sweep_id: str, name: str, spec
 def start_trial_run(
     uri: str, experiment_id: str, parent_id: str, trial_key: str, name: str, spec_dump: dict[str, Any], tags: dict[str, str]
 ) -> str:
-    """A trial's child run; a rerun of the same trial (resume, retry) reuses and resets it."""
+    """A trial's child run. A rerun of an unfinished trial (after a resume) replaces the partial
+    run, so each trial has exactly one visible run and its metric histories are not mixed."""
     mlflow_client = client(uri)
     existing = find_run(uri, experiment_id, "trial_key", trial_key)
     if existing:
-        mlflow_client.update_run(existing, status="RUNNING")
-        return existing
+        mlflow_client.delete_run(existing)
     run = mlflow_client.create_run(
         experiment_id, run_name=name, tags={PARENT_TAG: parent_id, "trial_key": trial_key, "kind": "trial", **tags}
     )
@@ -108,6 +108,10 @@ def start_trial_run(
         mlflow_client.log_batch(run_id, params=items[start : start + 100])
     mlflow_client.log_text(run_id, yaml.safe_dump(spec_dump, sort_keys=False), "resolved_spec.yaml")
     return run_id
+
+
+def log_text(uri: str, run_id: str, text: str, name: str) -> None:
+    client(uri).log_text(run_id, text, name)
 
 
 def end_run(uri: str, run_id: str, status: str, error: str | None = None) -> None:

@@ -13,14 +13,13 @@ import traceback
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from objectives.base import Context
-from objectives.registry import load_reference
+from objectives.registry import instantiate, load_reference
 from platform import tracking
 from platform.base_model import family_of
-from platform.chat import ChatFormat
 from platform.data.sources import load_corpus
 from platform.data.stream import MicroBatchBuilder, StreamPlan, build_streams
-from platform.models import load_tokenizer, mask_token_id
+from platform.engine import describe
+from platform.models import load_tokenizer
 from platform.spec import ExperimentSpec, apply_overrides
 
 
@@ -61,24 +60,28 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
     name = trial_name(overrides)
     spec = apply_overrides(ExperimentSpec.model_validate(context.spec), overrides, f"trial '{name}'")
     trial_id = ray.tune.get_context().get_trial_id()
-    tags = {"objective": spec.objective.name, "dataset": spec.data.name, "paraphrases": spec.data.paraphrases, "sweep_id": context.sweep_id}
+    objective_cls = load_reference(context.objective_refs[spec.objective.name])
+    model_dir = context.model_dirs[family_of(objective_cls)]
+    tokenizer = load_tokenizer(model_dir, spec.model)
+    objective = instantiate(objective_cls, tokenizer, spec)
+    tags = {
+        "objective": spec.objective.name,
+        "dataset": spec.data.name,
+        "paraphrases": objective.paraphrases or spec.data.paraphrases,
+        "sweep_id": context.sweep_id,
+    }
     run_id = tracking.start_trial_run(
         context.tracking_uri, context.experiment_id, context.parent_run_id, f"{context.sweep_id}/{trial_id}", name, spec.model_dump(mode="json"), tags
     )
     try:
-        objective_cls = load_reference(context.objective_refs[spec.objective.name])
-        model_dir = context.model_dirs[family_of(objective_cls)]
-        tokenizer = load_tokenizer(model_dir, spec.model)
-        objective = objective_cls(
-            Context(tokenizer, ChatFormat.from_tokenizer(tokenizer), mask_token_id(tokenizer, spec.model)),
-            objective_cls.Options(**spec.objective.options()),
-        )
         corpus = load_corpus(spec.data, objective.paraphrases)
         examples = objective.encode(corpus)
         questions = [p.as_question() for p in corpus.test_problems] if objective.task == "math" else corpus.questions
         retention = [] if objective.task == "math" else corpus.retention_questions
         workers = spec.resources.num_workers
         plan = StreamPlan(len(examples), spec.train.epochs, spec.train.batch_size, workers, spec.train.seed)
+        micro_batch = spec.train.batch_size // workers
+        tracking.log_text(context.tracking_uri, run_id, describe(spec, micro_batch, plan.steps_per_epoch() * spec.train.epochs), "strategy.txt")
         builder = MicroBatchBuilder(objective, examples, spec.objective.mask_ratio, spec.train.seed, spec.train.epochs)
         train_config = {
             "spec": spec.model_dump(mode="json"),
@@ -89,7 +92,7 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
             "tracking_uri": context.tracking_uri,
             "run_id": run_id,
             "total_steps": plan.steps_per_epoch() * spec.train.epochs,
-            "micro_batch": -(-spec.train.batch_size // workers),
+            "micro_batch": micro_batch,
         }
         trainer = TorchTrainer(
             train_loop_per_worker=_train_loop,

@@ -8,18 +8,17 @@ report to Ray Tune. Nothing here knows which objective or strategy it runs.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
 import torch
 
-from objectives.base import Context
-from objectives.registry import load_reference
-from platform.chat import ChatFormat
+from objectives.registry import instantiate, load_reference
 from platform.data.corpus import Question
 from platform.engine import build_engine
 from platform.evaluate import Prediction, score_questions, summarize
-from platform.models import attention_mask_for, load_pretrained, mask_token_id, set_bidirectional
+from platform.models import attention_mask_for, load_pretrained, set_bidirectional
 from platform.spec import ExperimentSpec
 
 
@@ -36,9 +35,7 @@ def train_loop(config: dict[str, Any]) -> None:
     rank, world_size = context.get_world_rank(), context.get_world_size()
 
     tokenizer, model = load_pretrained(config["model_dir"], spec.model)
-    chat = ChatFormat.from_tokenizer(tokenizer)
-    objective_cls = load_reference(config["objective_ref"])
-    objective = objective_cls(Context(tokenizer, chat, mask_token_id(tokenizer, spec.model)), objective_cls.Options(**spec.objective.options()))
+    objective = instantiate(load_reference(config["objective_ref"]), tokenizer, spec)
     if objective.bidirectional:
         set_bidirectional(model)
     engine = build_engine(spec, model, config["total_steps"], config["micro_batch"])
@@ -60,11 +57,15 @@ def train_loop(config: dict[str, Any]) -> None:
         nonlocal epoch_loss, epoch_steps
         if epoch + 1 not in eval_epochs:
             return
-        metrics = {"loss": (epoch_loss / max(epoch_steps, 1)).item(), "lr": engine.lr(), "tokens_seen": int(tokens_seen), "wall_time": time.time() - started}
-        predictions = evaluate_split(objective, engine.module, questions, spec, rank, world_size)
-        metrics.update(summarize(predictions))
-        if retention:
-            metrics.update(summarize(evaluate_split(objective, engine.module, retention, spec, rank, world_size), prefix="retention_"))
+        mean_loss = (epoch_loss / max(epoch_steps, 1)).item()
+        if not math.isfinite(mean_loss):
+            raise FloatingPointError(f"training loss became {mean_loss} by epoch {epoch + 1} (lr {engine.lr():.3g}): trial stopped")
+        metrics = {"loss": mean_loss, "lr": engine.lr(), "tokens_seen": int(tokens_seen), "wall_time": time.time() - started}
+        with engine.full_parameters():
+            predictions = evaluate_split(objective, engine.module, questions, spec, rank, world_size)
+            metrics.update(summarize(predictions))
+            if retention:
+                metrics.update(summarize(evaluate_split(objective, engine.module, retention, spec, rank, world_size), prefix="retention_"))
         metrics["epoch"] = epoch + 1
         if logger:
             logger.log_epoch(metrics, epoch + 1, predictions)

@@ -1,0 +1,66 @@
+"""Faults a sweep must survive: Ctrl-C then resume, and a failing trial among good ones."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import REPO, run_cli
+
+pytestmark = pytest.mark.integration
+
+
+def trial_runs(home, experiment: str):
+    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+    found = client.get_experiment_by_name(experiment)
+    return client, client.search_runs([found.experiment_id], filter_string="tags.kind = 'trial'")
+
+
+def test_interrupted_sweep_resumes_every_trial_exactly_once(tmp_path, cache_dir):
+    env = {**os.environ, "KIP_HOME": str(tmp_path)}
+    spec = str(REPO / "tests" / "specs" / "three_seeds.yaml")
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "platform.sweep", spec], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines = []
+    for line in driver.stdout:  # Ctrl-C as soon as the first trial has finished
+        lines.append(line)
+        if line.startswith("[sweep] done"):
+            driver.send_signal(signal.SIGINT)
+            break
+    rest, _ = driver.communicate(timeout=300)
+    output = "".join(lines) + rest
+    assert driver.returncode == 130, output[-3000:]
+    assert "Run the same command again to resume" in output
+
+    again = run_cli("platform.sweep", spec, env={"KIP_HOME": str(tmp_path)})
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "resuming" in again.stdout
+    client, runs = trial_runs(tmp_path, "three-seeds")
+    assert sorted(r.data.params["train.seed"] for r in runs) == ["0", "1", "2"]
+    assert all(r.info.status == "FINISHED" for r in runs)
+    for run in runs:  # no history mixed from a partial first attempt
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "forward_acc")] == [1, 2]
+    table = [line for line in again.stdout.splitlines() if line.startswith("| ")][1:]
+    assert len(table) == 3 and all(line.rstrip(" |").endswith("ok") for line in table)
+
+
+def test_failing_trial_is_recorded_and_the_others_complete(tmp_path, cache_dir):
+    spec = str(REPO / "tests" / "specs" / "tiny.yaml")
+    out = run_cli(
+        "platform.sweep", spec, "--set", "search.grid={'objective.name': [ar, 'tests.plugins.faulty:NaNLossAR']}",
+        "--set", "tracking.experiment=faults", env={"KIP_HOME": str(tmp_path)},
+    )
+    assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "1 failed" in out.stdout and "FAILED" in out.stdout
+    _, runs = trial_runs(tmp_path, "faults")
+    status = {r.data.tags["objective"]: r for r in runs}
+    assert status["ar"].info.status == "FINISHED"
+    failed = status["tests.plugins.faulty:NaNLossAR"]
+    assert failed.info.status == "FAILED"
+    assert "loss became nan" in failed.data.tags["error"]
