@@ -148,7 +148,7 @@ class EvalSpec(_Strict):
     every: int = Field(25, gt=0)
     """Evaluate every N epochs (and always after the last one)."""
     epochs: list[int] | None = None
-    """Explicit epochs to evaluate (1-based); overrides ``every``."""
+    """Explicit epochs to evaluate (1-based; 0 evaluates before training); overrides ``every``."""
     max_new_tokens: int = Field(32, gt=0)
     batch_size: int = Field(64, gt=0)
     select_on: Literal["test", "validation"] = "test"
@@ -248,10 +248,10 @@ class ExperimentSpec(_Strict):
         return self
 
     def eval_epochs(self) -> list[int]:
-        """The 1-based epochs after which the trial evaluates (always including the last)."""
+        """The epochs after which the trial evaluates (0 = before training; always the last)."""
         last = self.train.epochs
         chosen = self.eval.epochs or list(range(self.eval.every, last + 1, self.eval.every))
-        return sorted({e for e in chosen if 1 <= e <= last} | {last})
+        return sorted({e for e in chosen if 0 <= e <= last} | {last})
 
 
 # ---------------------------------------------------------------------------------------

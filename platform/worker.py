@@ -54,13 +54,18 @@ def train_loop(config: dict[str, Any]) -> None:
     current_epoch = None
 
     def end_of_epoch(epoch: int) -> None:
+        """After 0-based ``epoch`` (-1: before training): evaluate if the spec asks for it."""
         nonlocal epoch_loss, epoch_steps
         if epoch + 1 not in eval_epochs:
             return
-        mean_loss = (epoch_loss / max(epoch_steps, 1)).item()
-        if not math.isfinite(mean_loss):
-            raise FloatingPointError(f"training loss became {mean_loss} by epoch {epoch + 1} (lr {engine.lr():.3g}): trial stopped")
-        metrics = {"loss": mean_loss, "lr": engine.lr(), "tokens_seen": int(tokens_seen), "wall_time": time.time() - started}
+        metrics = {"lr": engine.lr(), "tokens_seen": int(tokens_seen), "wall_time": time.time() - started}
+        if epoch_steps:
+            if world_size > 1:  # the loss of the whole global batch, not just rank 0's share
+                torch.distributed.all_reduce(epoch_loss)
+                epoch_loss /= world_size
+            metrics["loss"] = (epoch_loss / epoch_steps).item()
+            if not math.isfinite(metrics["loss"]):
+                raise FloatingPointError(f"training loss became {metrics['loss']} by epoch {epoch + 1} (lr {engine.lr():.3g}): trial stopped")
         with engine.full_parameters():
             predictions = evaluate_split(objective, engine.module, questions, spec, rank, world_size)
             metrics.update(summarize(predictions))
@@ -73,6 +78,7 @@ def train_loop(config: dict[str, Any]) -> None:
         epoch_loss, epoch_steps = torch.zeros((), device=device), 0
 
     engine.model.train()
+    end_of_epoch(-1)
     for batch in stream.iter_batches(batch_size=1, batch_format="numpy", prefetch_batches=4):
         epoch = int(batch["epoch"][0])
         if current_epoch is not None and epoch != current_epoch:

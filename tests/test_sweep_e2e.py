@@ -86,3 +86,24 @@ def test_same_seed_same_metrics(sweep_run, tmp_path):
     assert first.keys() == second.keys()
     for objective in first:
         assert first[objective] == pytest.approx(second[objective], rel=1e-5)
+
+
+def test_report_by_sweep_id_writes_table_figures_and_logs_them(sweep_run):
+    home, env, out = sweep_run
+    sweep_id = next(p.name for p in (home / "results").glob("tiny-test-*"))
+    report = run_cli("platform.report", sweep_id, env=env)
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert "| objective.name" in report.stdout and "±" in report.stdout
+    folder = home / "reports" / sweep_id
+    assert {"report.md", "report.csv", "best_epochs.csv", "accuracy_vs_epoch.png"} <= {p.name for p in folder.iterdir()}
+    assert (folder / "accuracy_vs_epoch.png").read_bytes()[:4] == b"\x89PNG"
+    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+    parent = client.search_runs([client.get_experiment_by_name("tiny-test").experiment_id], filter_string="tags.kind = 'sweep'")[0]
+    assert {"report/report.md", "report/accuracy_vs_epoch.png"} <= {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+
+
+def test_report_unknown_target_is_a_clear_error(sweep_run):
+    _, env, _ = sweep_run
+    out = run_cli("platform.report", "no-such-sweep", env=env)
+    assert out.returncode == 2 and "no sweep id or MLflow experiment named 'no-such-sweep'" in out.stderr
+    assert "Traceback" not in out.stderr

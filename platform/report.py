@@ -1,0 +1,178 @@
+"""``python -m platform.report SWEEP_OR_EXPERIMENT``: the paper-style comparison of a sweep.
+
+Reads the trials' MLflow runs (the store the spec or ``MLFLOW_TRACKING_URI`` names, else the
+default local one), picks each trial's best evaluated epoch by the mean of forward and
+backward accuracy (as the paper does), groups trials that differ only in their seed, and
+writes a table (mean +- std over seeds, n) as Markdown and CSV plus figures as PNG:
+accuracy vs epoch per objective (the paper's training-dynamics figure), accuracy vs learning
+rate, and accuracy vs fixed mask ratio when the sweep varied them. Everything is also logged
+to the sweep's parent run.
+
+    python -m platform.report lr-8c4bb22f            # a sweep id (printed by the sweep)
+    python -m platform.report lr                     # an MLflow experiment: all its trials
+    python -m platform.report lr --out reports/lr --tracking-uri sqlite:///path/mlflow.db
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from platform import tracking
+from platform.cli import main_guard
+from platform.errors import UserError
+from platform.paths import state_dir
+from platform.results import markdown
+
+SEED = "train.seed"
+IGNORED_PARAMS = {SEED, "name"}
+
+
+def trial_runs(uri: str, target: str) -> tuple[list, str | None, str]:
+    """(trial runs, parent run id or None, experiment id) for a sweep id or experiment name."""
+    client = tracking.client(uri)
+    experiments = client.search_experiments()
+    for experiment in experiments:
+        parents = client.search_runs([experiment.experiment_id], filter_string=f"tags.sweep_id = '{target}' and tags.kind = 'sweep'")
+        if parents:
+            parent = parents[0].info.run_id
+            runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'")
+            return runs, parent, experiment.experiment_id
+    experiment = client.get_experiment_by_name(target)
+    if experiment is None:
+        names = ", ".join(sorted(e.name for e in experiments)) or "none"
+        raise UserError(f"no sweep id or MLflow experiment named {target!r} in {uri} (experiments: {names})")
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.kind = 'trial'")
+    return runs, None, experiment.experiment_id
+
+
+def histories(uri: str, runs: list) -> pd.DataFrame:
+    """One row per (trial, evaluated epoch) with its accuracies and params."""
+    client = tracking.client(uri)
+    rows = []
+    for run in runs:
+        per_epoch: dict[int, dict[str, float]] = {}
+        for metric in ("forward_acc", "backward_acc", "mean_acc", "retention_mean_acc"):
+            for point in client.get_metric_history(run.info.run_id, metric):
+                per_epoch.setdefault(point.step, {})[metric] = point.value
+        for epoch, values in per_epoch.items():
+            rows.append({"run_id": run.info.run_id, "status": run.info.status, "epoch": epoch, **values, **run.data.params,
+                         "paraphrases": run.data.tags.get("paraphrases", "")})
+    if not rows:
+        raise UserError("the selected runs have no evaluated epochs yet")
+    return pd.DataFrame(rows)
+
+
+def best_epochs(history: pd.DataFrame) -> pd.DataFrame:
+    """Each trial's best evaluated epoch by the mean of forward and backward accuracy."""
+    index = history.groupby("run_id")["mean_acc"].idxmax()
+    return history.loc[index].reset_index(drop=True)
+
+
+def varied_params(best: pd.DataFrame) -> list[str]:
+    """Spec fields whose values differ between trials (the sweep's axes), seed excluded."""
+    params = [c for c in best.columns if "." in c and c not in IGNORED_PARAMS]
+    varied = [c for c in params if best[c].nunique(dropna=False) > 1]
+    return sorted({"objective.name", "paraphrases", *varied}, key=lambda c: (c != "objective.name", c))
+
+
+def aggregate(best: pd.DataFrame) -> pd.DataFrame:
+    """Mean +- std over seeds of every group of trials that differ only in their seed."""
+    keys = varied_params(best)
+    grouped = best.groupby(keys, dropna=False)
+    table = grouped.agg(
+        forward_mean=("forward_acc", "mean"), forward_std=("forward_acc", "std"),
+        backward_mean=("backward_acc", "mean"), backward_std=("backward_acc", "std"),
+        best_epoch=("epoch", "median"), n=("run_id", "count"),
+    ).reset_index()
+    return table.fillna({"forward_std": 0.0, "backward_std": 0.0})
+
+
+def paper_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The readable form: ``forward`` and ``backward`` as mean +- std, with n."""
+    shown = table.drop(columns=["forward_mean", "forward_std", "backward_mean", "backward_std"]).copy()
+    shown.insert(len(shown.columns) - 2, "forward", [f"{m:.3f} ± {s:.3f}" for m, s in zip(table.forward_mean, table.forward_std, strict=True)])
+    shown.insert(len(shown.columns) - 2, "backward", [f"{m:.3f} ± {s:.3f}" for m, s in zip(table.backward_mean, table.backward_std, strict=True)])
+    return shown
+
+
+def figures(history: pd.DataFrame, best: pd.DataFrame, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for (objective, paraphrases), group in history.groupby(["objective.name", "paraphrases"]):
+        curve = group.groupby("epoch")[["forward_acc", "backward_acc"]].mean()
+        label = objective if paraphrases in ("", "none") else f"{objective} ({paraphrases})"
+        axes[0].plot(curve.index, curve["forward_acc"], marker=".", label=label)
+        axes[1].plot(curve.index, curve["backward_acc"], marker=".", label=label)
+    for ax, title in zip(axes, ("forward", "backward"), strict=True):
+        ax.set(title=f"{title} accuracy (mean over trials)", xlabel="epoch", ylabel="ROUGE-1 recall")
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    written.append(_save(fig, out / "accuracy_vs_epoch.png"))
+    for param, name, log in (("train.lr", "accuracy_vs_lr.png", True), ("objective.mask_ratio.value", "accuracy_vs_mask_ratio.png", False)):
+        if param in best and best[param].nunique() > 1:
+            fig, ax = plt.subplots(figsize=(6, 4))
+            for objective, group in best.groupby("objective.name"):
+                x = group[param].astype(float)
+                ax.scatter(x, group["forward_acc"], marker="o", label=f"{objective} forward")
+                ax.scatter(x, group["backward_acc"], marker="x", label=f"{objective} backward")
+            ax.set(xlabel=param, ylabel="best-epoch accuracy", xscale="log" if log else "linear")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+            written.append(_save(fig, out / name))
+    plt.close("all")
+    return written
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m platform.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("target", help="a sweep id (e.g. lr-8c4bb22f) or an MLflow experiment name")
+    parser.add_argument("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or the local one)")
+    parser.add_argument("--out", default=None, help="output directory (default: <state dir>/reports/<target>)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    uri = tracking.tracking_uri(args.tracking_uri)
+    runs, parent, _ = trial_runs(uri, args.target)
+    if not runs:
+        raise UserError(f"{args.target!r} has no trial runs yet")
+    history = histories(uri, runs)
+    best = best_epochs(history)
+    table = aggregate(best)
+    out = Path(args.out) if args.out else state_dir() / "reports" / args.target
+    out.mkdir(parents=True, exist_ok=True)
+    shown = paper_table(table)
+    (out / "report.md").write_text(
+        f"# {args.target}\n\nBest evaluated epoch per trial by mean(forward, backward) on the test questions; "
+        f"mean ± std over seeds.\n\n{markdown(shown)}\n"
+    )
+    table.to_csv(out / "report.csv", index=False)
+    best.to_csv(out / "best_epochs.csv", index=False)
+    written = figures(history, best, out)
+    if parent:
+        client = tracking.client(uri)
+        for path in [out / "report.md", out / "report.csv", *written]:
+            client.log_artifact(parent, str(path), "report")
+    print(markdown(shown))
+    print(f"\nReport: {out / 'report.md'} ({len(runs)} trials); figures: {', '.join(p.name for p in written)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main_guard(main)(sys.argv[1:]))
