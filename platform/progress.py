@@ -1,8 +1,9 @@
-"""A compact live view of a sweep: one line per evaluation and per finished trial.
+"""Tune callbacks of the sweep driver: a compact live view, and closing stopped trials' runs.
 
 Why a Tune callback instead of Tune's status tables: with dozens of metrics per result the
 default tables run to pages; researchers want "which trial, which epoch, forward/backward,
-best so far, time left".
+best so far, time left". And a trial stopped by the scheduler (ASHA) is ended from outside,
+so its MLflow run must be closed from here, with the reason.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class CompactProgress(Callback):
         print(f"[sweep] start  {self._label(trial)}", flush=True)
 
     def on_trial_result(self, iteration: int, trials: list, trial, result: dict, **info: Any) -> None:
-        mean = result.get("mean_acc", 0.0)
+        mean = result.get("selection_acc", 0.0)
         self.best[trial.trial_id] = max(self.best.get(trial.trial_id, 0.0), mean)
         epoch = int(result.get("epoch", 0))
         elapsed = result.get("wall_time", 0.0)
@@ -37,7 +38,7 @@ class CompactProgress(Callback):
         print(
             f"[sweep] {self._label(trial)}  epoch {epoch:>4}/{self.epochs}  "
             f"forward {result.get('forward_acc', float('nan')):.2f}  backward {result.get('backward_acc', float('nan')):.2f}  "
-            f"loss {result.get('loss', float('nan')):.3f}  best mean {self.best[trial.trial_id]:.2f}  trial eta {eta:4.0f}s",
+            f"loss {result.get('loss', float('nan')):.3f}  best {self.best[trial.trial_id]:.2f}  trial eta {eta:4.0f}s",
             flush=True,
         )
 
@@ -51,3 +52,24 @@ class CompactProgress(Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info: Any) -> None:
         print(f"[sweep] FAILED {self._label(trial)}  ({self._finished(trials, trial)}/{self.total} trials): see {trial.local_path}/error.txt", flush=True)
+
+
+class CloseStoppedRuns(Callback):
+    """Marks the MLflow run of a trial that ended without closing it (ASHA stop, lost actor)."""
+
+    def __init__(self, uri: str, experiment_id: str, sweep_id: str) -> None:
+        self.uri, self.experiment_id, self.sweep_id = uri, experiment_id, sweep_id
+
+    def _close(self, trial, status: str, reason: str) -> None:
+        from platform import tracking
+
+        run_id = tracking.find_run(self.uri, self.experiment_id, "trial_key", f"{self.sweep_id}/{trial.trial_id}")
+        if run_id and tracking.client(self.uri).get_run(run_id).info.status == "RUNNING":
+            tracking.client(self.uri).set_tag(run_id, "stop_reason", reason)
+            tracking.end_run(self.uri, run_id, status)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial, **info: Any) -> None:
+        self._close(trial, "KILLED", "early-stopped by the scheduler (ASHA)")
+
+    def on_trial_error(self, iteration: int, trials: list, trial, **info: Any) -> None:
+        self._close(trial, "FAILED", "error")

@@ -37,9 +37,10 @@ def markdown(frame: pd.DataFrame) -> str:
 
 
 def best_row(history: pd.DataFrame) -> pd.Series | None:
-    if history is None or history.empty or "mean_acc" not in history:
+    """The evaluated epoch with the best selection accuracy (test or validation mean)."""
+    if history is None or history.empty or "selection_acc" not in history:
         return None
-    return history.loc[history["mean_acc"].astype(float).idxmax()]
+    return history.loc[history["selection_acc"].astype(float).idxmax()]
 
 
 def results_table(results, spec) -> ResultsTable:

@@ -152,6 +152,11 @@ class EvalSpec(_Strict):
     max_new_tokens: int = Field(32, gt=0)
     batch_size: int = Field(64, gt=0)
     select_on: Literal["test", "validation"] = "test"
+    """Which questions pick the best epoch: the test questions (as the paper) or a held-out
+    validation share of the entities (their test metrics are then reported separately)."""
+    validation_fraction: float = Field(0.25, gt=0, lt=1)
+    patience: int | None = Field(None, gt=0)
+    """Stop a trial after this many evaluations without a better selection accuracy."""
 
 
 class SearchParam(_Strict):
@@ -177,6 +182,14 @@ class SearchParam(_Strict):
         return self
 
 
+class EarlyStoppingSpec(_Strict):
+    """ASHA across trials: stop trials whose selection accuracy trails at each rung."""
+
+    kind: Literal["none", "asha"] = "none"
+    grace_evaluations: int = Field(2, gt=0)
+    reduction_factor: float = Field(3, gt=1)
+
+
 class SearchSpec(_Strict):
     """The sweep: grid axes crossed with Optuna-sampled parameters."""
 
@@ -186,7 +199,9 @@ class SearchSpec(_Strict):
     samples_per_cell: int = Field(1, gt=0)
     """Optuna samples per grid cell (one cell when there is no grid)."""
     max_concurrent: int = Field(2, gt=0)
-    metric: Literal["mean_acc", "forward_acc", "backward_acc"] = "mean_acc"
+    metric: Literal["selection_acc", "mean_acc", "forward_acc", "backward_acc"] = "selection_acc"
+    """What Optuna maximises (a trial's best evaluation); selection_acc follows eval.select_on."""
+    early_stopping: EarlyStoppingSpec = EarlyStoppingSpec()
 
 
 class TrackingSpec(_Strict):

@@ -196,14 +196,14 @@ def resolve_models(spec: ExperimentSpec, refs: dict[str, str]) -> dict[str, str]
 def run_tuner(spec: ExperimentSpec, context, searcher, storage: str, identifier: str, fresh: bool):
     from ray import tune
 
-    from platform.progress import CompactProgress
+    from platform.progress import CloseStoppedRuns, CompactProgress
     from platform.trial import run_trial
 
     # The trial function only coordinates (its Train workers hold the CPUs/GPUs), so it asks
     # for no CPU: any fraction would leave, say, 1.998 of 2 CPUs for two 1-CPU workers.
     trainable = tune.with_resources(tune.with_parameters(run_trial, context=context), {"CPU": 0, "memory": 2**26})
     experiment_path = os.path.join(storage, identifier)
-    progress = CompactProgress(searcher.total_trials, spec.train.epochs)
+    callbacks = [CompactProgress(searcher.total_trials, spec.train.epochs), CloseStoppedRuns(context.tracking_uri, context.experiment_id, identifier)]
     if not fresh and tune.Tuner.can_restore(experiment_path):
         print(f"[sweep] resuming {experiment_path} (finished trials are kept; --fresh starts over)", flush=True)
         tuner = tune.Tuner.restore(experiment_path, trainable=trainable, resume_errored=True)
@@ -217,12 +217,28 @@ def run_tuner(spec: ExperimentSpec, context, searcher, storage: str, identifier:
                 metric=spec.search.metric,
                 mode="max",
                 trial_dirname_creator=lambda trial: trial.trial_id,
+                scheduler=scheduler(spec),
             ),
-            run_config=tune.RunConfig(name=identifier, storage_path=storage, callbacks=[progress], verbose=0),
+            run_config=tune.RunConfig(name=identifier, storage_path=storage, callbacks=callbacks, verbose=0),
         )
     results = tuner.fit()
     finished = sum(1 for r in results if r.error or (r.metrics or {}).get("done"))
     return results, finished
+
+
+def scheduler(spec: ExperimentSpec):
+    """ASHA over evaluations (one Tune iteration per evaluated epoch), or Tune's FIFO default."""
+    stopping = spec.search.early_stopping
+    if stopping.kind == "none":
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        max_t=len(spec.eval_epochs()),
+        grace_period=min(stopping.grace_evaluations, len(spec.eval_epochs())),
+        reduction_factor=stopping.reduction_factor,
+    )
 
 
 def dry_run_report(spec: ExperimentSpec, identifier: str, cells, refs, total: int) -> str:

@@ -139,13 +139,16 @@ class TrialLogger:
             if isinstance(value, (int, float)) and math.isfinite(value)
         ]
         self.client.log_batch(self.run_id, metrics=items)
-        mean = metrics.get("mean_acc", -math.inf)
+        mean = metrics.get("selection_acc", -math.inf)
         if mean > self.best:
             self.best = mean
             buffer = io.StringIO()
             for p in predictions:
                 buffer.write(json.dumps({**p.__dict__, "epoch": epoch}) + "\n")
             self.client.log_text(self.run_id, buffer.getvalue(), "predictions_best_epoch.jsonl")
+
+    def set_stop_reason(self, reason: str) -> None:
+        self.client.set_tag(self.run_id, "stop_reason", reason)
 
 
 def log_sweep_table(uri: str, parent_id: str, paths: dict[str, str]) -> None:

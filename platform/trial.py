@@ -19,6 +19,7 @@ from platform.base_model import family_of
 from platform.data.sources import load_corpus
 from platform.data.stream import MicroBatchBuilder, StreamPlan, build_streams
 from platform.engine import describe
+from platform.errors import UserError
 from platform.models import load_tokenizer
 from platform.spec import ExperimentSpec, apply_overrides
 
@@ -78,6 +79,9 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
         examples = objective.encode(corpus)
         questions = [p.as_question() for p in corpus.test_problems] if objective.task == "math" else corpus.questions
         retention = [] if objective.task == "math" else corpus.retention_questions
+        validation: list = []
+        if spec.eval.select_on == "validation":
+            questions, validation = split_validation(questions, spec.eval.validation_fraction, spec.data.world.seed)
         workers = spec.resources.num_workers
         plan = StreamPlan(len(examples), spec.train.epochs, spec.train.batch_size, workers, spec.train.seed)
         micro_batch = spec.train.batch_size // workers
@@ -89,6 +93,7 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
             "objective_ref": context.objective_refs[spec.objective.name],
             "questions": [asdict(q) for q in questions],
             "retention_questions": [asdict(q) for q in retention],
+            "validation_questions": [asdict(q) for q in validation],
             "tracking_uri": context.tracking_uri,
             "run_id": run_id,
             "total_steps": plan.steps_per_epoch() * spec.train.epochs,
@@ -116,6 +121,18 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
         tracking.end_run(context.tracking_uri, run_id, "FAILED", "".join(traceback.format_exception_only(error)).strip())
         raise
     tracking.end_run(context.tracking_uri, run_id, "FINISHED")
+
+
+def split_validation(questions: list, fraction: float, seed: int) -> tuple[list, list]:
+    """Hold out the questions of a seeded share of the entities (all of an entity's questions
+    go to one side, so selection never peeks at a test entity)."""
+    import random
+
+    entities = sorted({q.entity or q.question for q in questions})
+    held = set(random.Random(seed).sample(entities, max(1, round(len(entities) * fraction))))
+    if len(held) == len(entities):
+        raise UserError("eval.validation_fraction leaves no test entities", where="eval.validation_fraction")
+    return [q for q in questions if (q.entity or q.question) not in held], [q for q in questions if (q.entity or q.question) in held]
 
 
 def _train_loop(config: dict[str, Any]) -> None:

@@ -43,6 +43,8 @@ def train_loop(config: dict[str, Any]) -> None:
 
     questions = [Question(**q) for q in config["questions"]]
     retention = [Question(**q) for q in config["retention_questions"]]
+    validation = [Question(**q) for q in config.get("validation_questions", [])]
+    best_selection, evaluations_since_best = -math.inf, 0
     eval_epochs = set(spec.eval_epochs())
     logger = TrialLogger(config["tracking_uri"], config["run_id"]) if rank == 0 else None
     stream = ray.train.get_dataset_shard(f"train_rank{rank}")
@@ -53,11 +55,14 @@ def train_loop(config: dict[str, Any]) -> None:
     tokens_seen = torch.zeros((), dtype=torch.long)
     current_epoch = None
 
-    def end_of_epoch(epoch: int) -> None:
-        """After 0-based ``epoch`` (-1: before training): evaluate if the spec asks for it."""
-        nonlocal epoch_loss, epoch_steps
+    def end_of_epoch(epoch: int) -> bool:
+        """After 0-based ``epoch`` (-1: before training): evaluate if the spec asks for it.
+
+        Returns True when the trial should stop early (``eval.patience`` ran out).
+        """
+        nonlocal epoch_loss, epoch_steps, best_selection, evaluations_since_best
         if epoch + 1 not in eval_epochs:
-            return
+            return False
         metrics = {"lr": engine.lr(), "tokens_seen": int(tokens_seen), "wall_time": time.time() - started}
         if epoch_steps:
             if world_size > 1:  # the loss of the whole global batch, not just rank 0's share
@@ -71,18 +76,28 @@ def train_loop(config: dict[str, Any]) -> None:
             metrics.update(summarize(predictions))
             if retention:
                 metrics.update(summarize(evaluate_split(objective, engine.module, retention, spec, rank, world_size), prefix="retention_"))
+            if validation:
+                metrics.update(summarize(evaluate_split(objective, engine.module, validation, spec, rank, world_size), prefix="val_"))
+        metrics["selection_acc"] = metrics["val_mean_acc" if validation else "mean_acc"]
         metrics["epoch"] = epoch + 1
+        if metrics["selection_acc"] > best_selection:
+            best_selection, evaluations_since_best = metrics["selection_acc"], 0
+        else:
+            evaluations_since_best += 1
         if logger:
             logger.log_epoch(metrics, epoch + 1, predictions)
         ray.train.report(metrics)
         epoch_loss, epoch_steps = torch.zeros((), device=device), 0
+        return spec.eval.patience is not None and evaluations_since_best >= spec.eval.patience
 
     engine.model.train()
+    stop_reason = "completed"
     end_of_epoch(-1)
     for batch in stream.iter_batches(batch_size=1, batch_format="numpy", prefetch_batches=4):
         epoch = int(batch["epoch"][0])
-        if current_epoch is not None and epoch != current_epoch:
-            end_of_epoch(current_epoch)
+        if current_epoch is not None and epoch != current_epoch and end_of_epoch(current_epoch):
+            stop_reason = f"patience: no better selection accuracy in {spec.eval.patience} evaluations"
+            break
         current_epoch = epoch
         input_ids, labels, padding, weights = (torch.tensor(batch[k][0], device=device) for k in ("input_ids", "labels", "attention_mask", "weights"))
         logits = engine.model(input_ids=input_ids, attention_mask=attention_mask_for(engine.module, padding)).logits
@@ -90,9 +105,12 @@ def train_loop(config: dict[str, Any]) -> None:
         engine.step(loss)
         epoch_loss += loss.detach()
         epoch_steps += 1
-        tokens_seen += int(padding.sum())
-    if current_epoch is not None:
-        end_of_epoch(current_epoch)
+        tokens_seen += padding.sum()  # stays a tensor: no host sync per step
+    else:  # the stream ran out: the last epoch is complete
+        if current_epoch is not None:
+            end_of_epoch(current_epoch)
+    if logger:
+        logger.set_stop_reason(stop_reason)
 
 
 def evaluate_split(objective, model, questions: list[Question], spec: ExperimentSpec, rank: int, world_size: int) -> list[Prediction]:
