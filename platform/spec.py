@@ -286,6 +286,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         line = f"line {mark.line + 1}: " if mark else ""
         problem = getattr(error, "problem", None) or str(error)
         raise UserError(f"{line}invalid YAML: {problem}", where=str(path)) from None
+    except (ValueError, RecursionError) as error:  # e.g. an integer of 100,000 digits
+        raise UserError(f"invalid YAML value: {str(error)[:200]}", where=str(path)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -372,7 +374,8 @@ def load_spec(path: str | os.PathLike[str], overrides: dict[str, Any] | None = N
 
 def _resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
     """File paths in a spec are relative to the spec file: made absolute on the driver."""
-    ds = (data.get("resources") or {}).get("deepspeed") or {}
+    resources = data.get("resources")
+    ds = resources.get("deepspeed") if isinstance(resources, dict) else None
     if isinstance(ds, dict) and isinstance(ds.get("config"), str):
         config = base / ds["config"]
         if not config.is_file():

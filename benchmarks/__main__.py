@@ -1,0 +1,94 @@
+"""``python -m benchmarks all [--quick]``: run every figure, print it, write the results file.
+
+    python -m benchmarks all            # the real run: benchmarks/RESULTS.md (several minutes)
+    python -m benchmarks all --quick    # CI smoke run (< ~60 s): benchmarks/RESULTS.quick.md
+
+Run one heavy benchmark at a time on a small machine: the figures are throughputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.common import Figure, Settings
+
+HERE = Path(__file__).resolve().parent
+FINDINGS = HERE / "FINDINGS.md"
+METHODS = """
+- Threads: `torch.set_num_threads(T)` once at start for every figure in this process and
+  passed to the figure-7 child; the matmul peak uses the same T.
+- Model: a fresh `build_tiny_model(TinyModelConfig(), build_word_tokenizer(vocabulary_texts()), seed 0)`
+  (no cached base model); the same initial weights (deep copies) for every loop compared.
+- Batches: the name_description world's 48 new-entity documents, `StreamPlan` (global batch 16,
+  one worker) and `MicroBatchBuilder` called on chunks of 16 plan rows as `map_batches` does;
+  the platform loop converts numpy -> torch inside the timed loop as `platform/worker.py` does,
+  the bare loop uses tensors pre-built before timing.
+- Loops are timed in interleaved repetitions (order rotated) after 3 warm-up steps; the
+  figure is the median over repetitions of tokens (real, non-padding) per second.
+- FLOPs per step = 6 N T + 12 n_layer d L T, with N all parameters (tied embedding counted
+  once), T = B x L padded tokens, L the padded length, d the hidden size; MFU = achieved FLOP/s /
+  best fp32 `torch.matmul` FLOP/s of n = 1024 and 2048 square matrices (2 n^3 per product).
+- Figure 4 divides the builder's time over the whole plan by its micro-batches (one per global
+  step with one worker); the Ray Data rate is measured after the first batch arrived.
+- Figure 6 (skipped with --quick): see `benchmarks/sweep_overhead.py` for what is measured.
+"""
+
+
+def run_all(settings: Settings) -> list[Figure]:
+    """Every figure in order; each printed as soon as it is measured."""
+    from benchmarks import eval as eval_bench
+    from benchmarks import memory, stream, sweep_overhead, train_loop
+    from benchmarks.common import Workbench
+
+    bench = Workbench()
+    figures: list[Figure] = []
+
+    def show(new: list[Figure]) -> None:
+        for figure in new:
+            print(figure.line(), flush=True)
+        figures.extend(new)
+
+    trained, step_seconds = train_loop.run(bench, settings)
+    show(trained)
+    show(stream.run(bench, settings, step_seconds))
+    show(eval_bench.run(bench, settings))
+    if not settings.quick:
+        show(sweep_overhead.run(settings))
+    show(memory.run(settings))
+    figures.sort(key=lambda f: f.key)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    parser.add_argument("what", choices=["all"], help="which benchmarks to run")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, skip the sweep; writes RESULTS.quick.md")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads for every figure (default 1, a default trial's)")
+    parser.add_argument("--output", type=Path, default=None, help="results file (default benchmarks/RESULTS[.quick].md)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    settings = Settings.create(args.quick, args.threads)
+    started = time.perf_counter()
+    figures = run_all(settings)
+    seconds = time.perf_counter() - started
+    from benchmarks import report
+
+    output = args.output or HERE / ("RESULTS.quick.md" if args.quick else "RESULTS.md")
+    command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
+    findings = FINDINGS.read_text(encoding="utf-8") if FINDINGS.exists() and not args.quick else ""
+    report.write(output, figures, command, args.threads, seconds, METHODS, findings)
+    print(f"\n{len(figures)} figures in {seconds:.0f} s -> {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""The results file: machine, versions, command, and one table row per figure."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from pathlib import Path
+
+import platform as std_platform
+from benchmarks.common import Figure, fmt
+
+
+def cpu_model() -> str:
+    """The ``model name`` of /proc/cpuinfo (first CPU), or what the platform module says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return std_platform.processor() or "unknown"
+
+
+def machine_info(threads: int) -> dict[str, str]:
+    import ray
+    import torch
+    import transformers
+
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "CPU": cpu_model(),
+        "cores (os.cpu_count)": str(os.cpu_count()),
+        "torch threads": f"{threads} (torch.set_num_threads, every figure; the platform's default trial uses cpus_per_worker = 1)",
+        "python": std_platform.python_version(),
+        "torch": torch.__version__,
+        "ray": ray.__version__,
+        "transformers": transformers.__version__,
+    }
+
+
+def table(figures: list[Figure]) -> str:
+    header = "| # | figure | value | baseline | ratio | target | met |"
+    rows = [header, "|---|---|---|---|---|---|---|"]
+    for f in figures:
+        met = "" if f.met is None else ("yes" if f.met else "**no**")
+        rows.append(
+            f"| {f.key} | {f.name} | {fmt(f.value)} {f.unit} | {f.baseline_name}: {fmt(f.baseline_value)} {f.baseline_unit} "
+            f"| {f.ratio:.3g}x | {f.target} | {met} |"
+        )
+    return "\n".join(rows)
+
+
+def write(path: Path, figures: list[Figure], command: str, threads: int, seconds: float, methods: str, findings: str = "") -> None:
+    info = machine_info(threads)
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Command: `{command}` (from the repository root; took {seconds:.0f} s).",
+        "",
+        *(f"- {k}: {v}" for k, v in info.items()),
+        "",
+        "## Figures",
+        "",
+        "Ratio = value / baseline, both measured in this run. Values are medians of repetitions after warm-up.",
+        "",
+        table(figures),
+        "",
+        "## Notes per figure",
+        "",
+        *(f"- **{f.key}. {f.name}**: {f.notes}" for f in figures if f.notes),
+        "",
+        "## Method",
+        "",
+        methods.strip(),
+        "",
+    ]
+    if findings:
+        lines += ["## Findings", "", findings.strip(), ""]
+    path.write_text("\n".join(lines), encoding="utf-8")

@@ -1,0 +1,130 @@
+"""Figure 6: what a sweep costs beyond its trials' own training, and how soon training starts.
+
+Runs ``python -m platform.sweep tests/specs/tiny.yaml --set train.epochs=E --set
+search.max_concurrent=1`` (two trials, ``ar`` and ``masked_ar``, one after the other) as a
+user would, in a subprocess with ``KIP_HOME`` and ``KIP_CACHE_DIR`` in a temporary directory
+(a cold cache: the tiny base model is built by the command, and its build time is
+reported). Every output line is time-stamped on arrival. Measured:
+
+- sweep overhead: command wall time against the sum of the trials' reported ``wall_time``
+  (``results.csv``: worker loop start -> last evaluation's metrics; training and evaluation);
+- per-trial overhead: ``[sweep] start`` -> ``[sweep] done`` of each trial against its
+  ``wall_time`` (Ray Train worker start, model load, Ray Data startup, reporting);
+- time to the first training step, bracketed without touching the platform: the first
+  ``[sweep] start`` line (lower bound: no worker exists yet) and the first ``epoch 1``
+  progress line (upper bound: one epoch, i.e. the first steps, plus its evaluation, done).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.common import REPO, Figure, Settings
+
+SPEC = "tests/specs/tiny.yaml"
+_ID = re.compile(r"^\[sweep\] (\S+): \d+ trials")
+_START = re.compile(r"^\[sweep\] start\s+(\S+)")
+_RESULT = re.compile(r"^\[sweep\] (\S+) .*epoch\s+(\d+)/")
+_DONE = re.compile(r"^\[sweep\] done\s+(\S+)")
+
+
+@dataclass
+class SweepRun:
+    """Time-stamped output of one sweep command (seconds since the command started)."""
+
+    command: list[str]
+    wall_s: float = 0.0
+    returncode: int = 0
+    lines: list[tuple[float, str]] = field(default_factory=list)
+
+    def first(self, pattern: re.Pattern[str]) -> tuple[float, re.Match[str]] | None:
+        for at, line in self.lines:
+            match = pattern.match(line)
+            if match:
+                return at, match
+        return None
+
+    def per_trial(self, pattern: re.Pattern[str]) -> dict[str, float]:
+        found: dict[str, float] = {}
+        for at, line in self.lines:
+            match = pattern.match(line)
+            if match:
+                found.setdefault(match.group(1), at)
+        return found
+
+
+def run_sweep(epochs: int, home: Path) -> SweepRun:
+    """The sweep command in a subprocess with isolated state; lines stamped as they arrive."""
+    command = [sys.executable, "-m", "platform.sweep", SPEC, "--set", f"train.epochs={epochs}", "--set", "search.max_concurrent=1"]
+    env = {key: value for key, value in os.environ.items() if key not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
+    env.update({"KIP_HOME": str(home / "home"), "KIP_CACHE_DIR": str(home / "cache"), "RAY_AUTH_MODE": "disabled", "TOKENIZERS_PARALLELISM": "false"})
+    run = SweepRun(command)
+    start = time.perf_counter()
+    with subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            run.lines.append((time.perf_counter() - start, line.rstrip("\n")))
+        run.returncode = process.wait()
+    run.wall_s = time.perf_counter() - start
+    return run
+
+
+def trial_wall_times(home: Path, sweep_id: str) -> dict[str, float]:
+    """Each trial's reported ``wall_time`` (seconds), from the sweep's results.csv."""
+    path = home / "home" / "results" / sweep_id / "results.csv"
+    with open(path, newline="", encoding="utf-8") as file:
+        return {row["trial"]: float(row["wall_time_s"]) for row in csv.DictReader(file)}
+
+
+def base_build_seconds(home: Path) -> float:
+    """Seconds the command spent building the tiny base model (0 if it was cached)."""
+    reports = list((home / "cache").glob("base/*/base_report.json"))
+    return sum(json.loads(p.read_text())["seconds"] for p in reports)
+
+
+def run(settings: Settings) -> list[Figure]:
+    with tempfile.TemporaryDirectory(prefix="kip-bench-") as tmp:
+        home = Path(tmp)
+        sweep = run_sweep(settings.sweep_epochs, home)
+        if sweep.returncode != 0:
+            tail = "\n".join(line for _, line in sweep.lines[-40:])
+            raise RuntimeError(f"sweep exited {sweep.returncode}:\n{tail}")
+        header = sweep.first(_ID)
+        assert header is not None, "no '[sweep] <id>: N trials' line"
+        sweep_id = header[1].group(1)
+        walls = trial_wall_times(home, sweep_id)
+        base_s = base_build_seconds(home)
+    starts, dones, first_results = sweep.per_trial(_START), sweep.per_trial(_DONE), sweep.per_trial(_RESULT)
+    trained = sum(walls.values())
+    spans = {t: dones[t] - starts[t] for t in walls if t in starts and t in dones}
+    span_total = sum(spans.values())
+    share = 1 - trained / sweep.wall_s
+    per_trial_share = 1 - trained / span_total if span_total else float("nan")
+    first_start = min(starts.values())
+    first_result = min(first_results.values())
+    trials = ", ".join(f"{t}: {walls[t]:.1f} s trained / {spans.get(t, float('nan')):.1f} s start->done" for t in walls)
+    return [
+        Figure(
+            "6", f"sweep overhead ({len(walls)} trials x {settings.sweep_epochs} epochs, tiny.yaml)", share * 100, "% of wall time",
+            "trials' own wall_time (sum)", trained, "s", sweep.wall_s / trained, "< 15% (minute-long trials)", share < 0.15,
+            f"command {sweep.wall_s:.1f} s incl. base model build {base_s:.1f} s (cold cache); {trials}",
+        ),
+        Figure(
+            "6", "per-trial overhead (start->done vs wall_time)", per_trial_share * 100, "% of trial span",
+            "trials' own wall_time (sum)", trained, "s", span_total / trained, notes="Ray Train workers, model load, Ray Data startup, reporting",
+        ),
+        Figure(
+            "6", "command start -> first training step (upper bound: first epoch-1 result)", first_result, "s",
+            "command wall time", sweep.wall_s, "s", first_result / sweep.wall_s, "within 20 s", first_result <= 20,
+            f"lower bound (first '[sweep] start' line): {first_start:.1f} s; first '[sweep] <id>: N trials' line: {header[0]:.1f} s",
+        ),
+    ]
