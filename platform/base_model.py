@@ -52,18 +52,24 @@ def family_of(objective_cls: type[Objective]) -> str:
 
 
 def base_key(spec: ExperimentSpec, family: str) -> str:
-    """A hash of everything that determines the base model (vocabulary included)."""
+    """A hash of everything that determines the base model: recipe, vocabulary, and the base
+    stage's texts themselves (so worlds that share a base stage share the model)."""
+    world = build_world(spec.data)
+    texts = [d.text for d in world.base_documents()] + [f"{q.question}\t{q.answer}" for q in world.base_qa()]
     payload = {
         "version": FORMAT_VERSION,
         "family": family,
         "tiny": spec.model.tiny.model_dump(),
-        "world": spec.data.world.model_dump(),
-        "data": spec.data.name,
         "pretrain": spec.model.base_pretrain.model_dump(),
         "objectives": BASE_OBJECTIVES[family],
-        "vocabulary": hashlib.sha256("\n".join(vocabulary_texts()).encode()).hexdigest(),
+        "vocabulary": _digest(vocabulary_texts()),
+        "texts": _digest(texts),
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    return _digest([json.dumps(payload, sort_keys=True)])[:16]
+
+
+def _digest(texts: list[str]) -> str:
+    return hashlib.sha256("\n".join(texts).encode()).hexdigest()
 
 
 def ensure_base_model(spec: ExperimentSpec, family: str = "causal", log=print) -> Path:

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
-COLUMNS = ["trial", "objective", "lr", "seed", "forward_acc", "backward_acc", "mean_acc", "best_epoch", "wall_time_s", "status"]
+from platform.trial import trial_name
+
+COLUMNS = ["trial", "objective", "settings", "lr", "seed", "forward_acc", "backward_acc", "mean_acc", "best_epoch", "wall_time_s", "status"]
 
 
 @dataclass
@@ -43,6 +45,9 @@ def best_row(history: pd.DataFrame) -> pd.Series | None:
     return history.loc[history["selection_acc"].astype(float).idxmax()]
 
 
+SHOWN = {"objective.name", "train.lr", "train.seed"}
+
+
 def results_table(results, spec) -> ResultsTable:
     """From a Tune ResultGrid: one row per trial, sorted by objective then learning rate.
 
@@ -57,6 +62,7 @@ def results_table(results, spec) -> ResultsTable:
         rows.append({
             "trial": Path(result.path).name,
             "objective": config["objective.name"],
+            "settings": trial_name({k: v for k, v in config.items() if k not in SHOWN}) if set(config) - SHOWN else "",
             "lr": config["train.lr"],
             "seed": config["train.seed"],
             "forward_acc": float(best["forward_acc"]) if best is not None else float("nan"),

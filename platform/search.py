@@ -25,9 +25,10 @@ MODE = "max"
 
 
 def grid_cells(search: SearchSpec) -> list[dict[str, Any]]:
-    """Every combination of the grid axes (one empty cell when there is no grid)."""
+    """Every explicit cell crossed with every combination of the grid axes."""
     keys = list(search.grid)
-    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*search.grid.values())]
+    combos = [dict(zip(keys, values, strict=True)) for values in itertools.product(*search.grid.values())]
+    return [{**cell, **combo} for cell in (search.cells or [{}]) for combo in combos]
 
 
 def optuna_distribution(param: SearchParam) -> optuna.distributions.BaseDistribution:

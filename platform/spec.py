@@ -194,6 +194,9 @@ class SearchSpec(_Strict):
     """The sweep: grid axes crossed with Optuna-sampled parameters."""
 
     grid: dict[str, list[Any]] = {}
+    cells: list[dict[str, Any]] = [{}]
+    """Explicit combinations (dotted key -> value), each crossed with the grid: for settings
+    that only go together, e.g. ``{objective.name: sft, data.name: arithmetic}``."""
     parameters: dict[str, SearchParam] = {}
     sampler: Literal["tpe", "random"] = "tpe"
     samples_per_cell: int = Field(1, gt=0)
@@ -306,7 +309,7 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
-REPLACED_SEARCH_KEYS = ("grid", "parameters")
+REPLACED_SEARCH_KEYS = ("grid", "cells", "parameters")
 
 
 def load_raw(path: str | os.PathLike[str], _seen: tuple[Path, ...] = ()) -> dict[str, Any]:

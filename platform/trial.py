@@ -42,11 +42,14 @@ class SweepContext:
 def trial_name(overrides: dict[str, Any]) -> str:
     """Readable run name: objective first, then the varied values (``masked_ar lr=3.2e-04 seed=0``)."""
     parts = [str(overrides["objective.name"])] if "objective.name" in overrides else []
+    # the last part of each key names it, unless another key ends the same way
+    tails = [key.rsplit(".", 1)[-1] for key in overrides]
     for key, value in sorted(overrides.items()):
         if key == "objective.name":
             continue
-        shown = f"{value:.2e}" if isinstance(value, float) else str(value)
-        parts.append(f"{key.rsplit('.', 1)[-1]}={shown}")
+        shown = (f"{value:.2e}" if value and abs(value) < 1e-2 else f"{value:g}") if isinstance(value, float) else str(value)
+        tail = key.rsplit(".", 1)[-1]
+        parts.append(f"{tail if tails.count(tail) == 1 else key}={shown}")
     return " ".join(parts) or "trial"
 
 

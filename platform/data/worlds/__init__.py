@@ -35,11 +35,33 @@ def _arithmetic(config: WorldConfig) -> World:
     return build_world(config)
 
 
-WORLDS: dict[str, Callable[[WorldConfig], World]] = {"name_description": _name_description, "arithmetic": _arithmetic}
+def _biography(config: WorldConfig) -> World:
+    from platform.data.worlds.biography import build_world
+
+    return build_world(config.seed, config.num_known, config.num_new, config.qa_fraction)
+
+
+def _wiki(config: WorldConfig) -> World:
+    from platform.data.worlds.wiki import build_world
+
+    return build_world(config.seed, config.num_known, config.num_new, config.qa_fraction)
+
+
+WORLDS: dict[str, Callable[[WorldConfig], World]] = {
+    "name_description": _name_description,
+    "arithmetic": _arithmetic,
+    "biography": _biography,
+    "wiki": _wiki,
+}
 
 
 def vocabulary_texts() -> list[str]:
     """Every word any world can produce (the tokenizer is shared by all worlds)."""
-    from platform.data.worlds import arithmetic, name_description
+    from platform.data.worlds import arithmetic, biography, name_description, wiki
 
-    return name_description.vocabulary_texts() + arithmetic.vocabulary_texts()
+    return (
+        name_description.vocabulary_texts()
+        + arithmetic.vocabulary_texts()
+        + biography.vocabulary_texts()
+        + wiki.vocabulary_texts()
+    )
