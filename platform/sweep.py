@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     identifier = sweep_id(spec, model_dirs)
     storage = str(Path(args.storage).resolve() if args.storage else state_dir() / "results")
     print(f"[sweep] {identifier}: {searcher.total_trials} trials, {len(corpus.documents)} documents, "
-          f"{len(corpus.questions)} questions; MLflow {uri} (experiment {spec.tracking.experiment!r})", flush=True)
+          f"{len(corpus.questions)} questions; MLflow {tracking.redact(uri)} (experiment {spec.tracking.experiment!r})", flush=True)
 
     init_ray(args.address)
     parent = tracking.start_sweep_run(uri, experiment_id, identifier, identifier, spec.model_dump(mode="json"))
@@ -175,8 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{len(results)} trials in {time.time() - started:.0f}s ({errors} failed). Table: {paths['markdown']}")
     if interrupted:
         print(f"Interrupted: {finished} of {searcher.total_trials} trials finished. Run the same command again to resume.")
-    print(f"MLflow runs: {uri} (experiment {spec.tracking.experiment!r}); browse with:")
-    print(f"  mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000")
+    print(f"MLflow runs: {tracking.redact(uri)} (experiment {spec.tracking.experiment!r}); browse with:")
+    print(f"  mlflow ui --backend-store-uri {tracking.redact(uri)} --host 127.0.0.1 --port 5000")
     return 130 if interrupted else 1 if errors else 0
 
 

@@ -37,6 +37,18 @@ def tracking_uri(configured: str | None) -> str:
     return uri
 
 
+def redact(uri: str) -> str:
+    """The URI as printed: credentials in it (``https://user:token@host``) are masked."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if parts.password is None and parts.username is None:
+        return uri
+    host = parts.hostname or ""
+    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def client(uri: str):
     from mlflow.tracking import MlflowClient
 
@@ -56,7 +68,7 @@ def check_reachable(uri: str, experiment: str) -> str:
         return found.experiment_id if found else mlflow_client.create_experiment(experiment)
     except Exception as error:  # noqa: BLE001 - any failure here means the store is unusable
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"cannot reach the MLflow tracking store {uri!r}: {first_line}", where="tracking.uri") from None
+        raise UserError(f"cannot reach the MLflow tracking store {redact(uri)!r}: {first_line.replace(uri, redact(uri))}", where="tracking.uri") from None
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:

@@ -14,12 +14,14 @@ from tests.conftest import REPO, run_cli
 
 pytestmark = pytest.mark.integration
 SPEC = str(REPO / "tests" / "specs" / "tiny.yaml")
+PLANTED = "planted-secret-7f3a9c"
 
 
 @pytest.fixture(scope="module")
 def sweep_run(tmp_path_factory, cache_dir):
     home = tmp_path_factory.mktemp("kip-home")
-    env = {"KIP_HOME": str(home)}
+    # planted secrets: nothing the sweep writes may contain them
+    env = {"KIP_HOME": str(home), "HF_TOKEN": PLANTED, "MLFLOW_TRACKING_TOKEN": PLANTED, "AWS_SECRET_ACCESS_KEY": PLANTED}
     first = run_cli("platform.sweep", SPEC, env=env)
     return home, env, first
 
@@ -107,3 +109,18 @@ def test_report_unknown_target_is_a_clear_error(sweep_run):
     out = run_cli("platform.report", "no-such-sweep", env=env)
     assert out.returncode == 2 and "no sweep id or MLflow experiment named 'no-such-sweep'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_planted_secrets_appear_nowhere(sweep_run):
+    home, _, out = sweep_run
+    assert PLANTED not in out.stdout + out.stderr
+    for path in home.rglob("*"):
+        if path.is_file():
+            assert PLANTED.encode() not in path.read_bytes(), path
+
+
+def test_credentials_in_a_tracking_uri_are_redacted():
+    from platform.tracking import redact
+
+    assert redact("https://alice:s3cret@mlflow.example:5000/x") == "https://***@mlflow.example:5000/x"
+    assert redact("sqlite:////tmp/mlflow.db") == "sqlite:////tmp/mlflow.db"

@@ -1,4 +1,4 @@
-"""The spec's ``data`` section -> a Corpus: a synthetic world, or the paper's files."""
+"""The spec's ``data`` section -> a Corpus: a synthetic world, the paper's files or a HF dataset."""
 
 from __future__ import annotations
 
@@ -23,4 +23,8 @@ def load_corpus(data: DataSpec, paraphrases: str | None = None) -> Corpus:
         from platform.data.paper_files import load_paper_dataset
 
         return load_paper_dataset(data.name, data.path, data.train_files, data.test_files, paraphrases=chosen)
+    if data.source == "huggingface":
+        from platform.data.hf_datasets import load_hf_corpus
+
+        return load_hf_corpus(data, chosen)
     raise UserError(f"data source {data.source!r} is not supported yet", where="data.source")
