@@ -90,6 +90,9 @@ class DataSpec(_Strict):
     train_files: list[str] | None = None
     test_files: list[str] | None = None
     paraphrases: Literal["none", "same", "reordered", "both"] = "none"
+    columns: dict[str, str] = {}
+    """``source: huggingface``: the dataset's column per expected one (text, group, task,
+    question, answer), e.g. ``{answer: target}``."""
 
 
 class MaskRatioSpec(_Strict):

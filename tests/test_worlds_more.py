@@ -15,9 +15,8 @@ from types import ModuleType
 import pytest
 
 from platform.data.sources import load_corpus
-from platform.data.worlds import WORLDS, vocabulary_texts
+from platform.data.worlds import WORLDS, vocabulary_texts, wiki
 from platform.data.worlds import biography as bio
-from platform.data.worlds import wiki
 from platform.errors import UserError
 from platform.models import build_word_tokenizer
 from platform.spec import DataSpec, WorldConfig
@@ -257,3 +256,19 @@ def test_hf_errors_name_the_path_and_the_columns(datasets_module, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no split 'train'.*found: nothing"):
         load_corpus(_hf(tmp_path / "empty"))
+
+
+def test_hf_column_mapping(tmp_path):
+    import datasets
+
+    from platform.data.hf_datasets import load_hf_corpus
+    from platform.spec import DataSpec
+
+    datasets.DatasetDict({
+        "train": datasets.Dataset.from_list([{"body": "Ada Quill is the painter of the jade river ."}]),
+        "test": datasets.Dataset.from_list([{"group": "NameIsDescription", "task": "N2D", "q": "Who is Ada Quill ?", "target": "the painter"}]),
+    }).save_to_disk(str(tmp_path / "ds"))
+    corpus = load_hf_corpus(DataSpec(source="huggingface", name="name_description", path=str(tmp_path / "ds"),
+                                     columns={"text": "body", "question": "q", "answer": "target"}))
+    assert corpus.documents[0].text.startswith("Ada Quill") and corpus.questions[0].answer == "the painter"
+    assert corpus.questions[0].direction == "forward"

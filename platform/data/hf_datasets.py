@@ -6,9 +6,10 @@ turns them into the same ``Corpus`` as ``paper_files``, with the same rules: the
 ``data.name`` (``name_description``, ``biography``, ``wiki``, ``gsm8k``) maps each (group, task)
 to a direction, and every mistake is a ``UserError`` naming the path, split or row.
 
-No network: only paths checked to exist locally are passed to ``datasets``, and
-``HF_DATASETS_OFFLINE`` defaults to 1 before ``datasets`` is first imported, so a typo can
-never turn into a hub download.
+No network: only paths checked to exist locally are passed to ``datasets``, so a typo can
+never turn into a hub download. ``HF_DATASETS_OFFLINE`` is also set to 1 (unless the user set
+it) before this module imports ``datasets``; that only takes effect if nothing imported
+``datasets`` earlier, which is why the local-paths rule is the guarantee.
 
 Where each split comes from:
 
@@ -65,6 +66,9 @@ def load_hf_corpus(data: DataSpec, paraphrases: str | None = None) -> Corpus:
     root = _root(data.path)
     train = _split_sources(root, data.train_files, TRAIN_SPLITS[paraphrases or data.paraphrases], "train")
     test = _split_sources(root, data.test_files, (TEST_SPLIT,), "test")
+    if data.columns:  # the dataset's own column names -> the ones expected here
+        train = [(where, _renamed(ds, data.columns)) for where, ds in train]
+        test = [(where, _renamed(ds, data.columns)) for where, ds in test]
     if layout.kind == "math":
         corpus = Corpus(
             name=data.name,
@@ -82,6 +86,13 @@ def load_hf_corpus(data: DataSpec, paraphrases: str | None = None) -> Corpus:
     _require_nonempty(corpus.documents, "training documents", train)
     _require_nonempty(corpus.questions, "test questions", test)
     return corpus
+
+
+def _renamed(dataset, columns: dict[str, str]):
+    """Rename ``theirs -> ours`` for each ``ours: theirs`` of ``data.columns`` present here."""
+    mapping = {theirs: ours for ours, theirs in columns.items() if theirs in dataset.column_names and theirs != ours}
+    clashing = [ours for ours in mapping.values() if ours in dataset.column_names]
+    return dataset.remove_columns(clashing).rename_columns(mapping)
 
 
 # --- finding and loading the splits -----------------------------------------------------
