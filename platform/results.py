@@ -40,9 +40,10 @@ def markdown(frame: pd.DataFrame) -> str:
 
 def best_row(history: pd.DataFrame) -> pd.Series | None:
     """The evaluated epoch with the best selection accuracy (test or validation mean)."""
-    if history is None or history.empty or "selection_acc" not in history:
+    if history is None or history.empty:
         return None
-    return history.loc[history["selection_acc"].astype(float).idxmax()]
+    key = next((k for k in ("selection_acc", "mean_acc") if k in history), None)  # older runs: mean_acc
+    return history.loc[history[key].astype(float).idxmax()] if key else None
 
 
 SHOWN = {"objective.name", "train.lr", "train.seed"}
