@@ -79,7 +79,7 @@ class Settings:
     eval_questions: int | None = None
     """None: every test question of the world."""
     stream_epochs: int = 100
-    sweep_epochs: int = 20
+    sweep_epochs: int = 30
     memory_epochs: int = 20
     extras: dict[str, Any] = field(default_factory=dict)
 

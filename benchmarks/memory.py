@@ -11,8 +11,9 @@ the other benchmarks allocated counts):
 - ``--mode bare`` (the baseline): a bare PyTorch process, ``torch`` and ``transformers``
   only, the same ``LlamaConfig`` and as many AdamW steps on random batches of the same shape.
 
-Peak RSS is ``resource.getrusage(RUSAGE_SELF).ru_maxrss``, read at checkpoints (after the
-imports, before the first step, at the end).
+Peak RSS is read at checkpoints (after the imports, before the first step, at the end) from
+``VmHWM``, the peak that ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` would report for a
+process started from a shell (see ``peak_rss_mb``: ru_maxrss inherits the parent's peak).
 """
 
 from __future__ import annotations
@@ -29,7 +30,21 @@ from benchmarks.common import REPO, Figure, Settings
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size (``ru_maxrss`` is in KiB on Linux)."""
+    """This process image's peak resident set size, in MiB.
+
+    ``getrusage(RUSAGE_SELF).ru_maxrss`` survives ``execve``: a child started by a parent
+    holding 1 GB reports at least the parent's RSS at fork time (Linux keeps the maximum in
+    the signal struct across exec). ``VmHWM`` of ``/proc/self/status`` is the same peak for
+    the current image only, so it is used when available; both agree in a process started
+    from a small parent (a shell).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -245,6 +245,16 @@ class ResourcesSpec(_Strict):
     """Intra-op threads per worker; defaults to cpus_per_worker (no oversubscription)."""
 
 
+class CheckpointSpec(_Strict):
+    """Checkpoints at evaluated epochs: a failed worker group restarts from the latest."""
+
+    enabled: bool = True
+    keep: int = Field(2, gt=0)
+    """How many to keep: the best by selection accuracy (the latest is kept too)."""
+    max_failures: int = Field(2, ge=0)
+    """Worker-group restarts per trial before the trial fails."""
+
+
 class ExperimentSpec(_Strict):
     """A whole experiment: what one trial does, and how the sweep varies it."""
 
@@ -257,6 +267,7 @@ class ExperimentSpec(_Strict):
     search: SearchSpec = SearchSpec()
     tracking: TrackingSpec = TrackingSpec()
     resources: ResourcesSpec = ResourcesSpec()
+    checkpoint: CheckpointSpec = CheckpointSpec()
 
     @model_validator(mode="after")
     def _batch_splits_over_workers(self) -> ExperimentSpec:

@@ -56,7 +56,7 @@ def trial_name(overrides: dict[str, Any]) -> str:
 def run_trial(config: dict[str, Any], context: SweepContext) -> None:
     """The Tune trainable (a function trial): builds and fits one TorchTrainer."""
     import ray.tune
-    from ray.train import DataConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
@@ -114,7 +114,10 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
                 name=f"{context.sweep_id}-{trial_id}",
                 storage_path=context.storage_path,
                 callbacks=[TuneReportCallback()],
-                failure_config=FailureConfig(max_failures=0),
+                failure_config=FailureConfig(max_failures=spec.checkpoint.max_failures if spec.checkpoint.enabled else 0),
+                checkpoint_config=CheckpointConfig(
+                    num_to_keep=spec.checkpoint.keep, checkpoint_score_attribute="selection_acc", checkpoint_score_order="max"
+                ),
             ),
             datasets=build_streams(builder, plan),
             dataset_config=DataConfig(datasets_to_split=[]),

@@ -2,19 +2,24 @@
 
 One pass over this rank's stream covers every epoch (rows carry their epoch), so the loop
 is: take a micro-batch, compute the objective's loss, step; at the end of an evaluated
-epoch, answer the questions (split across ranks, gathered), log to MLflow from rank 0, and
-report to Ray Tune. Nothing here knows which objective or strategy it runs.
+epoch, answer the questions (split across ranks, gathered), log to MLflow from rank 0,
+checkpoint, and report to Ray Tune. After a failure, Ray Train restarts the workers and the
+loop resumes from the last checkpoint (model, optimizer, data position). Nothing here
+knows which objective or strategy it runs.
 """
 
 from __future__ import annotations
 
 import math
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from objectives.registry import instantiate, load_reference
+from platform import checkpoint
 from platform.data.corpus import Question
 from platform.engine import build_engine
 from platform.evaluate import Prediction, score_questions, summarize
@@ -41,60 +46,54 @@ def train_loop(config: dict[str, Any]) -> None:
     engine = build_engine(spec, model, config["total_steps"], config["micro_batch"])
     device = next(engine.module.parameters()).device
 
-    questions = [Question(**q) for q in config["questions"]]
-    retention = [Question(**q) for q in config["retention_questions"]]
-    validation = [Question(**q) for q in config.get("validation_questions", [])]
-    best_selection, evaluations_since_best = -math.inf, 0
-    eval_epochs = set(spec.eval_epochs())
+    evaluation = Evaluation(objective, engine, spec, config, rank, world_size)
     logger = TrialLogger(config["tracking_uri"], config["run_id"]) if rank == 0 else None
-    stream = ray.train.get_dataset_shard(f"train_rank{rank}")
-
+    state = checkpoint.LoopState()
+    restored = ray.train.get_checkpoint()
+    if restored:  # a restart after a failure: continue after the last checkpointed epoch
+        with restored.as_directory() as directory:
+            state = checkpoint.load(engine, Path(directory))
+        if logger:
+            logger.best = state.best_selection
+    eval_epochs = set(spec.eval_epochs())
     started = time.time()
-    epoch_loss = torch.zeros((), device=device)
-    epoch_steps = 0
-    tokens_seen = torch.zeros((), dtype=torch.long)
-    current_epoch = None
+    epoch_loss, epoch_steps = torch.zeros((), device=device), 0
+    tokens_seen = torch.tensor(state.tokens_seen)
 
     def end_of_epoch(epoch: int) -> bool:
-        """After 0-based ``epoch`` (-1: before training): evaluate if the spec asks for it.
+        """After 0-based ``epoch`` (-1: before training): evaluate, log, checkpoint, report.
 
         Returns True when the trial should stop early (``eval.patience`` ran out).
         """
-        nonlocal epoch_loss, epoch_steps, best_selection, evaluations_since_best
+        nonlocal epoch_loss, epoch_steps
+        state.completed_epochs = epoch + 1
         if epoch + 1 not in eval_epochs:
             return False
-        metrics = {"lr": engine.lr(), "tokens_seen": int(tokens_seen), "wall_time": time.time() - started}
+        metrics: dict[str, float] = {"lr": engine.lr(), "tokens_seen": int(tokens_seen), "wall_time": time.time() - started}
         if epoch_steps:
-            if world_size > 1:  # the loss of the whole global batch, not just rank 0's share
-                torch.distributed.all_reduce(epoch_loss)
-                epoch_loss /= world_size
-            metrics["loss"] = (epoch_loss / epoch_steps).item()
-            if not math.isfinite(metrics["loss"]):
-                raise FloatingPointError(f"training loss became {metrics['loss']} by epoch {epoch + 1} (lr {engine.lr():.3g}): trial stopped")
-        with engine.full_parameters():
-            predictions = evaluate_split(objective, engine.module, questions, spec, rank, world_size)
-            metrics.update(summarize(predictions))
-            if retention:
-                metrics.update(summarize(evaluate_split(objective, engine.module, retention, spec, rank, world_size), prefix="retention_"))
-            if validation:
-                metrics.update(summarize(evaluate_split(objective, engine.module, validation, spec, rank, world_size), prefix="val_"))
-        metrics["selection_acc"] = metrics["val_mean_acc" if validation else "mean_acc"]
-        metrics["epoch"] = epoch + 1
-        if metrics["selection_acc"] > best_selection:
-            best_selection, evaluations_since_best = metrics["selection_acc"], 0
+            metrics["loss"] = mean_loss(epoch_loss, epoch_steps, world_size, epoch + 1, engine.lr())
+        predictions, scores = evaluation.run()
+        metrics.update(scores, epoch=epoch + 1)
+        if metrics["selection_acc"] > state.best_selection:
+            state.best_selection, state.evaluations_since_best = metrics["selection_acc"], 0
         else:
-            evaluations_since_best += 1
+            state.evaluations_since_best += 1
+        state.tokens_seen = int(tokens_seen)
         if logger:
             logger.log_epoch(metrics, epoch + 1, predictions)
-        ray.train.report(metrics)
+        report(metrics, engine, state, rank, spec.checkpoint.enabled)
         epoch_loss, epoch_steps = torch.zeros((), device=device), 0
-        return spec.eval.patience is not None and evaluations_since_best >= spec.eval.patience
+        return spec.eval.patience is not None and state.evaluations_since_best >= spec.eval.patience
 
     engine.model.train()
     stop_reason = "completed"
-    end_of_epoch(-1)
-    for batch in stream.iter_batches(batch_size=1, batch_format="numpy", prefetch_batches=4):
+    if not restored:
+        end_of_epoch(-1)
+    current_epoch = None
+    for batch in ray.train.get_dataset_shard(f"train_rank{rank}").iter_batches(batch_size=1, batch_format="numpy", prefetch_batches=4):
         epoch = int(batch["epoch"][0])
+        if epoch < state.completed_epochs:
+            continue  # resumed: these epochs are in the checkpoint
         if current_epoch is not None and epoch != current_epoch and end_of_epoch(current_epoch):
             stop_reason = f"patience: no better selection accuracy in {spec.eval.patience} evaluations"
             break
@@ -113,16 +112,60 @@ def train_loop(config: dict[str, Any]) -> None:
         logger.set_stop_reason(stop_reason)
 
 
-def evaluate_split(objective, model, questions: list[Question], spec: ExperimentSpec, rank: int, world_size: int) -> list[Prediction]:
-    """Each rank answers every world_size-th question; all ranks get every prediction, in order."""
-    share = questions[rank::world_size]
-    answers = objective.generate(model, [q.question for q in share], spec.eval.max_new_tokens, spec.eval.batch_size)
-    predictions = score_questions(share, answers)
-    if world_size == 1:
-        return predictions
-    gathered: list[list[Prediction]] = [[] for _ in range(world_size)]
-    torch.distributed.all_gather_object(gathered, predictions)
-    merged: list[Prediction] = []
-    for i in range(len(questions)):  # restore the original order
-        merged.append(gathered[i % world_size][i // world_size])
-    return merged
+def mean_loss(epoch_loss: torch.Tensor, steps: int, world_size: int, epoch: int, lr: float) -> float:
+    """The training loss since the last evaluation, over the whole global batch (all ranks)."""
+    if world_size > 1:
+        torch.distributed.all_reduce(epoch_loss)
+        epoch_loss = epoch_loss / world_size
+    value = (epoch_loss / steps).item()
+    if not math.isfinite(value):
+        raise FloatingPointError(f"training loss became {value} by epoch {epoch} (lr {lr:.3g}): trial stopped")
+    return value
+
+
+def report(metrics: dict[str, float], engine, state: checkpoint.LoopState, rank: int, save_checkpoint: bool) -> None:
+    """Report to Ray Train/Tune, with this rank's part of the checkpoint when enabled."""
+    import ray.train
+
+    if not save_checkpoint:
+        ray.train.report(metrics)
+        return
+    with tempfile.TemporaryDirectory() as directory:
+        if checkpoint.save(engine, Path(directory), state, rank):
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory))
+        else:
+            ray.train.report(metrics)
+
+
+class Evaluation:
+    """The trial's question sets, answered with sharded work across ranks."""
+
+    def __init__(self, objective, engine, spec: ExperimentSpec, config: dict[str, Any], rank: int, world_size: int) -> None:
+        self.objective, self.engine, self.spec = objective, engine, spec
+        self.rank, self.world_size = rank, world_size
+        self.sets = {prefix: [Question(**q) for q in config.get(key, [])] for prefix, key in
+                     (("", "questions"), ("retention_", "retention_questions"), ("val_", "validation_questions"))}
+
+    def run(self) -> tuple[list[Prediction], dict[str, float]]:
+        """(test predictions, metrics of every set plus ``selection_acc``)."""
+        metrics: dict[str, float] = {}
+        predictions: list[Prediction] = []
+        with self.engine.full_parameters():
+            for prefix, questions in self.sets.items():
+                if questions:
+                    answered = self.answer(questions)
+                    metrics.update(summarize(answered, prefix=prefix))
+                    predictions = answered if prefix == "" else predictions
+        metrics["selection_acc"] = metrics["val_mean_acc" if self.sets["val_"] else "mean_acc"]
+        return predictions, metrics
+
+    def answer(self, questions: list[Question]) -> list[Prediction]:
+        """Each rank answers every world_size-th question; all ranks get every prediction, in order."""
+        share = questions[self.rank :: self.world_size]
+        answers = self.objective.generate(self.engine.module, [q.question for q in share], self.spec.eval.max_new_tokens, self.spec.eval.batch_size)
+        predictions = score_questions(share, answers)
+        if self.world_size == 1:
+            return predictions
+        gathered: list[list[Prediction]] = [[] for _ in range(self.world_size)]
+        torch.distributed.all_gather_object(gathered, predictions)
+        return [gathered[i % self.world_size][i // self.world_size] for i in range(len(questions))]

@@ -64,3 +64,20 @@ def test_failing_trial_is_recorded_and_the_others_complete(tmp_path, cache_dir):
     failed = status["tests.plugins.faulty:NaNLossAR"]
     assert failed.info.status == "FAILED"
     assert "loss became nan" in failed.data.tags["error"]
+
+
+def test_killed_worker_restarts_from_the_last_checkpoint(tmp_path, cache_dir):
+    marker = tmp_path / "killed.pid"
+    out = run_cli(
+        "platform.sweep", str(REPO / "tests" / "specs" / "tiny.yaml"),
+        "--set", "search.grid={objective.name: ['tests.plugins.faulty:KilledOnceAR']}",
+        "--set", "train.epochs=4", "--set", "tracking.experiment=killed-worker",
+        env={"KIP_HOME": str(tmp_path), "KIP_FAULT_MARKER": str(marker)},
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert marker.exists(), "the worker was never killed"
+    client, runs = trial_runs(tmp_path, "killed-worker")
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    steps = [m.step for m in client.get_metric_history(runs[0].info.run_id, "forward_acc")]
+    # epochs 1-2 before the kill (in epoch 3), then 3-4 after resuming from epoch 2's checkpoint
+    assert steps == [1, 2, 3, 4], steps

@@ -1,0 +1,67 @@
+"""Trial checkpoints: model, optimizer, scheduler, RNG and loop state, per evaluated epoch.
+
+Why Ray Train checkpoints: they are what ``FailureConfig`` restarts a failed worker group
+from, and what the trial keeps (the best by selection accuracy, plus the latest). The model
+is saved with ``save_pretrained`` (a best checkpoint is a loadable Hugging Face model);
+under DeepSpeed every rank writes its ZeRO shards with ``save_checkpoint`` instead (ZeRO-3
+consolidates 16-bit weights on save, see ``engine.deepspeed_config``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from platform.engine import Engine
+
+STATE_FILE = "loop_state.json"
+DEEPSPEED_TAG = "zero"
+
+
+@dataclass
+class LoopState:
+    """What the loop needs to continue exactly where it stopped (data position included)."""
+
+    completed_epochs: int = 0
+    best_selection: float = float("-inf")
+    evaluations_since_best: int = 0
+    tokens_seen: int = 0
+
+
+def save(engine: Engine, directory: Path, state: LoopState, rank: int) -> bool:
+    """Write this rank's part of the checkpoint; returns whether this rank reports a directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if engine.deepspeed:
+        engine.model.save_checkpoint(str(directory), tag=DEEPSPEED_TAG, client_state={"loop": asdict(state)})
+        if rank == 0:
+            (directory / STATE_FILE).write_text(json.dumps(asdict(state)))
+        return True
+    if rank != 0:
+        return False  # DDP replicas are identical: rank 0's copy is the checkpoint
+    engine.module.save_pretrained(directory)
+    torch.save(
+        {"optimizer": engine.optimizer.state_dict(), "scheduler": engine.scheduler.state_dict(), "rng": torch.get_rng_state()},
+        directory / "training_state.pt",
+    )
+    (directory / STATE_FILE).write_text(json.dumps(asdict(state)))
+    return True
+
+
+def load(engine: Engine, directory: Path) -> LoopState:
+    """Restore the engine in place from ``directory``; returns the loop state to resume."""
+    if engine.deepspeed:
+        engine.model.load_checkpoint(str(directory), tag=DEEPSPEED_TAG)
+    else:
+        from safetensors.torch import load_file
+
+        weights = load_file(os.path.join(directory, "model.safetensors"))
+        engine.module.load_state_dict(weights, strict=False)  # tied embeddings are stored once
+        training = torch.load(directory / "training_state.pt", weights_only=False)
+        engine.optimizer.load_state_dict(training["optimizer"])
+        engine.scheduler.load_state_dict(training["scheduler"])
+        torch.set_rng_state(training["rng"])
+    return LoopState(**json.loads((directory / STATE_FILE).read_text()))
