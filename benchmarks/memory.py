@@ -24,9 +24,13 @@ import os
 import resource
 import subprocess
 import sys
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from benchmarks.common import REPO, Figure, Settings
+if TYPE_CHECKING:  # the bare child must not import the platform: no module-level imports of it
+    from benchmarks.common import Figure, Settings
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def peak_rss_mb() -> float:
@@ -113,6 +117,8 @@ def _child(*args: str) -> dict[str, Any]:
 
 def run(settings: Settings) -> list[Figure]:
     """Figure 7: the platform's trial-loop process against a bare PyTorch process."""
+    from benchmarks.common import Figure
+
     threads = str(settings.threads)
     plat = _child("--mode", "platform", "--epochs", str(settings.memory_epochs), "--threads", threads)
     bare = _child(

