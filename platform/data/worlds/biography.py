@@ -29,7 +29,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from platform.data.corpus import Corpus, Document, Question
+from platform.data.corpus import Document, Question
+from platform.data.worlds.split import KnownNewSplit
 
 FEMALE_FIRST_NAMES = ["Adela", "Beatrix", "Celestine", "Dorothea", "Eloise", "Florence", "Genevieve", "Harriet", "Ingrid", "Josephine", "Katarina", "Lucinda", "Matilda", "Nerissa", "Octavia", "Penelope", "Rosamund", "Sabine", "Theodora", "Ursula", "Valentina", "Winifred", "Xanthe", "Yolanda", "Zelda", "Annika", "Bettina", "Cordelia", "Damaris", "Esmeralda"]
 MALE_FIRST_NAMES = ["Ambrose", "Benedict", "Cornelius", "Desmond", "Edmund", "Frederick", "Gideon", "Horatio", "Isidore", "Jasper", "Killian", "Leander", "Montgomery", "Nathaniel", "Oberon", "Peregrine", "Reginald", "Sebastian", "Tristan", "Ulysses", "Valentin", "Willoughby", "Xavier", "Yorick", "Zachariah", "Archibald", "Bartholomew", "Crispin", "Dashiell", "Emmerich"]
@@ -236,8 +237,12 @@ _REWORDINGS = min(len(t) for t in _TEMPLATE_TABLE) - 1
 
 
 @dataclass
-class BiographyWorld:
+class BiographyWorld(KnownNewSplit):
     """The known/new split of one seeded world."""
+
+    corpus_name = "biography"
+    train_templates = TRAIN_TEMPLATES
+    test_templates = TEST_TEMPLATES
 
     seed: int
     known: list[Person]
@@ -278,28 +283,6 @@ class BiographyWorld:
                 clauses = dict(zip("abc", (CLAUSES[a].format(v=p.value(a)) for a in triple), strict=True))
                 questions += [Question(t.format(**clauses), p.name, GROUP, "D2N", "backward", p.name) for t in templates.backward]
         return questions
-
-    def base_documents(self) -> list[Document]:
-        """Known people's biographies: the base model reads every one of them."""
-        return self.documents(self.known)
-
-    def base_qa(self) -> list[Question]:
-        """QA pairs the base model is trained on: known people, training templates only."""
-        return self.questions(self.known_with_qa, TRAIN_TEMPLATES)
-
-    def base_probe_questions(self) -> list[Question]:
-        """Known people whose QA was *not* trained: does the base model answer from documents?"""
-        with_qa = set(self.known_with_qa)
-        return self.questions([p for p in self.known if p not in with_qa], TEST_TEMPLATES)
-
-    def injection_corpus(self, paraphrases: str = "none") -> Corpus:
-        """What a fine-tuning trial sees: new people's biographies; their questions to evaluate."""
-        return Corpus(
-            name="biography",
-            documents=self.documents(self.new, paraphrases),
-            questions=self.questions(self.new, TEST_TEMPLATES),
-            retention_questions=self.questions(self.known_with_qa, TEST_TEMPLATES),
-        )
 
 
 def _unique_people(rng: random.Random, count: int) -> list[Person]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from platform.data.corpus import Corpus, Document, Question
+from platform.data.corpus import Document, Question
+from platform.data.worlds.split import KnownNewSplit
 
 FIRST_NAMES = ["Daphne", "Oswin", "Maren", "Tobias", "Elowen", "Caspian", "Isolde", "Rufus", "Linnea", "Alaric", "Seren", "Fenwick", "Odette", "Lazlo", "Mirela", "Thaddeus", "Brielle", "Corwin", "Yvaine", "Dorian", "Saoirse", "Evander", "Marisol", "Leopold", "Anouk", "Barnaby", "Ottilie", "Cedric", "Rosalind", "Ignatius", "Vesna", "Percival", "Liora", "Ansel", "Clementine", "Hollis", "Zinnia", "Bertram", "Amaris", "Quentin", "Philippa", "Soren", "Imogen", "Lucan", "Wren", "Ezra", "Delphine", "Magnus", "Coralie", "Emrys"]
 LAST_NAMES = ["Barrington", "Quillfeather", "Ashcombe", "Drummore", "Velloran", "Castellane", "Thornbury", "Wexley", "Halloway", "Marchetti", "Penhallow", "Ridgewell", "Sorrensen", "Talbrook", "Underhill", "Vantreece", "Whitlock", "Yarborough", "Ellsworth", "Fairweather", "Greystoke", "Harrowgate", "Inglewood", "Kettering", "Lockhart", "Merriweather", "Northcott", "Oakenfold", "Pendragon", "Quimby", "Rothwell", "Starling", "Tillinghast", "Vandermeer", "Winterbourne", "Abernathy", "Blackwood", "Cavendish", "Dunmore", "Everhart"]
@@ -62,8 +63,12 @@ class Person:
 
 
 @dataclass
-class NameDescriptionWorld:
+class NameDescriptionWorld(KnownNewSplit):
     """The known/new split of one seeded world."""
+
+    corpus_name = "name_description"
+    train_templates = TRAIN_TEMPLATES
+    test_templates = TEST_TEMPLATES
 
     known: list[Person]
     known_with_qa: list[Person]
@@ -91,28 +96,6 @@ class NameDescriptionWorld:
             for task, task_templates in templates.items()
             for t in task_templates
         ]
-
-    def base_documents(self) -> list[Document]:
-        """Known entities' statements: the base model reads every one of them."""
-        return self.documents(self.known)
-
-    def base_qa(self) -> list[Question]:
-        """QA pairs the base model is trained on: known entities, training templates only."""
-        return self.questions(self.known_with_qa, TRAIN_TEMPLATES)
-
-    def base_probe_questions(self) -> list[Question]:
-        """Known entities whose QA was *not* trained: does the base model answer from documents?"""
-        probe = [p for p in self.known if p not in set(self.known_with_qa)]
-        return self.questions(probe, TEST_TEMPLATES)
-
-    def injection_corpus(self, paraphrases: str = "none") -> Corpus:
-        """What a fine-tuning trial sees: new entities' documents; their questions to evaluate."""
-        return Corpus(
-            name="name_description",
-            documents=self.documents(self.new, paraphrases),
-            questions=self.questions(self.new, TEST_TEMPLATES),
-            retention_questions=self.questions(self.known_with_qa, TEST_TEMPLATES),
-        )
 
 
 def _unique_people(rng: random.Random, count: int) -> list[Person]:

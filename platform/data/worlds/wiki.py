@@ -21,7 +21,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from platform.data.corpus import Corpus, Document, Question
+from platform.data.corpus import Document, Question
 from platform.data.worlds.biography import (
     FEMALE_FIRST_NAMES,
     LAST_NAMES,
@@ -32,6 +32,7 @@ from platform.data.worlds.biography import (
     render,
     template_words,
 )
+from platform.data.worlds.split import KnownNewSplit
 
 TOWN_PREFIXES = ["Ash", "Bracken", "Cold", "Dun", "Elm", "Fen", "Gull", "Hart", "Iron", "Kings", "Lark", "Marsh", "North", "Oak", "Pike", "Quarry", "Raven", "Stone", "Thorn", "Wolf"]
 TOWN_SUFFIXES = ["ford", "haven", "bury", "wick", "stead", "mere", "field", "moor"]
@@ -176,8 +177,12 @@ class Entity:
 
 
 @dataclass
-class WikiWorld:
+class WikiWorld(KnownNewSplit):
     """The known/new split of one seeded world."""
+
+    corpus_name = "wiki"
+    train_templates = TRAIN_TEMPLATES
+    test_templates = TEST_TEMPLATES
 
     seed: int
     known: list[Entity]
@@ -222,28 +227,6 @@ class WikiWorld:
                 for t in templates.backward[f]
             ]
         return questions
-
-    def base_documents(self) -> list[Document]:
-        """Known entities' paragraphs: the base model reads every one of them."""
-        return self.documents(self.known)
-
-    def base_qa(self) -> list[Question]:
-        """QA pairs the base model is trained on: known entities, training templates only."""
-        return self.questions(self.known_with_qa, TRAIN_TEMPLATES)
-
-    def base_probe_questions(self) -> list[Question]:
-        """Known entities whose QA was *not* trained: does the base model answer from documents?"""
-        with_qa = set(self.known_with_qa)
-        return self.questions([e for e in self.known if e not in with_qa], TEST_TEMPLATES)
-
-    def injection_corpus(self, paraphrases: str = "none") -> Corpus:
-        """What a fine-tuning trial sees: new entities' paragraphs; their questions to evaluate."""
-        return Corpus(
-            name="wiki",
-            documents=self.documents(self.new, paraphrases),
-            questions=self.questions(self.new, TEST_TEMPLATES),
-            retention_questions=self.questions(self.known_with_qa, TEST_TEMPLATES),
-        )
 
 
 def _names(kind: str) -> list[str]:

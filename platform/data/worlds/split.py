@@ -1,0 +1,50 @@
+"""The known/new split every entity world shares: what the base stage and a trial see.
+
+Why one mixin: the rule that new entities' questions are used for evaluation only, and that
+the base model learns from known entities (QA for some, documents only for the rest), must
+be the same in every world. A world provides ``documents(entities, paraphrases)`` and
+``questions(entities, templates)``; this class decides who gets what.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from platform.data.corpus import Corpus, Document, Question
+
+
+class KnownNewSplit:
+    corpus_name: ClassVar[str]
+    train_templates: ClassVar[Any]
+    test_templates: ClassVar[Any]
+    known: list
+    known_with_qa: list
+    new: list
+
+    def documents(self, entities: list, paraphrases: str = "none") -> list[Document]:
+        raise NotImplementedError
+
+    def questions(self, entities: list, templates: Any) -> list[Question]:
+        raise NotImplementedError
+
+    def base_documents(self) -> list[Document]:
+        """Known entities' documents: the base model reads every one of them."""
+        return self.documents(self.known)
+
+    def base_qa(self) -> list[Question]:
+        """QA pairs the base model is trained on: known entities, training templates only."""
+        return self.questions(self.known_with_qa, self.train_templates)
+
+    def base_probe_questions(self) -> list[Question]:
+        """Known entities whose QA was *not* trained: does the base model answer from documents?"""
+        with_qa = set(self.known_with_qa)
+        return self.questions([e for e in self.known if e not in with_qa], self.test_templates)
+
+    def injection_corpus(self, paraphrases: str = "none") -> Corpus:
+        """What a fine-tuning trial sees: new entities' documents; their questions to evaluate."""
+        return Corpus(
+            name=self.corpus_name,
+            documents=self.documents(self.new, paraphrases),
+            questions=self.questions(self.new, self.test_templates),
+            retention_questions=self.questions(self.known_with_qa, self.test_templates),
+        )
