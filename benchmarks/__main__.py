@@ -77,15 +77,16 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     settings = Settings.create(args.quick, args.threads)
+    from benchmarks import report
+
+    load_at_start = report.load_average()
     started = time.perf_counter()
     figures = run_all(settings)
     seconds = time.perf_counter() - started
-    from benchmarks import report
-
     output = args.output or HERE / ("RESULTS.quick.md" if args.quick else "RESULTS.md")
     command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
     findings = FINDINGS.read_text(encoding="utf-8") if FINDINGS.exists() and not args.quick else ""
-    report.write(output, figures, command, args.threads, seconds, METHODS, findings)
+    report.write(output, figures, command, args.threads, seconds, METHODS, findings, load_at_start)
     print(f"\n{len(figures)} figures in {seconds:.0f} s -> {output}")
     return 0
 

@@ -69,7 +69,9 @@ class Poller(threading.Thread):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="extra environment of the sweep (to try a fix)")
     args = parser.parse_args()
+    extra = dict(item.split("=", 1) for item in args.env)
     import subprocess
     import sys
 
@@ -80,7 +82,7 @@ def main() -> None:
         start = time.perf_counter()
         poller = Poller(start)
         lines: list[tuple[float, str]] = []
-        with subprocess.Popen(command, cwd=sweep_overhead.REPO, env=sweep_overhead.isolated_env(home), stdout=subprocess.PIPE,
+        with subprocess.Popen(command, cwd=sweep_overhead.REPO, env={**sweep_overhead.isolated_env(home), **extra}, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, bufsize=1) as process:
             poller.root = process.pid
             poller.start()
@@ -101,6 +103,9 @@ def main() -> None:
         for t, text in sorted(merged):
             print(f"{t:7.2f}s {text}")
         print(f"total {time.perf_counter() - start:.1f} s")
+        sweep_id = next((line.split()[1].rstrip(":") for _, line in lines if line.startswith("[sweep] ") and " trials, " in line), None)
+        if sweep_id:
+            print("trials' wall_time:", sweep_overhead.trial_wall_times(home, sweep_id))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,14 @@ def cpu_model() -> str:
     return std_platform.processor() or "unknown"
 
 
+def load_average() -> str:
+    """The 1/5/15-minute load averages: other processes on a shared machine skew every figure."""
+    try:
+        return " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def machine_info(threads: int) -> dict[str, str]:
     import ray
     import torch
@@ -50,8 +58,11 @@ def table(figures: list[Figure]) -> str:
     return "\n".join(rows)
 
 
-def write(path: Path, figures: list[Figure], command: str, threads: int, seconds: float, methods: str, findings: str = "") -> None:
+def write(
+    path: Path, figures: list[Figure], command: str, threads: int, seconds: float, methods: str, findings: str = "", load_at_start: str = ""
+) -> None:
     info = machine_info(threads)
+    info["load average 1/5/15 min"] = f"{load_at_start} at start, {load_average()} at end (2 cores: above 2 means other work competed)"
     lines = [
         "# Benchmark results",
         "",

@@ -55,7 +55,7 @@ def platform_steps(engine: Engine, objective: Objective, batches: list[Batch]) -
         loss = objective.loss(logits, labels, weights)
         engine.step(loss)
         epoch_loss += loss.detach()
-        tokens_seen += int(padding.sum())
+        tokens_seen += padding.sum()  # a tensor, as in the worker: no host sync per step
     return int(tokens_seen)
 
 
