@@ -156,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(corpus.questions)} questions; MLflow {tracking.redact(uri)} (experiment {spec.tracking.experiment!r})", flush=True)
 
     init_ray(args.address)
+    import ray
+
+    from platform.capacity import check_cluster_fits
+
+    check_cluster_fits(spec, ray.cluster_resources())
     parent = tracking.start_sweep_run(uri, experiment_id, identifier, identifier, spec.model_dump(mode="json"))
     from platform.trial import SweepContext
 
@@ -249,6 +254,17 @@ def dry_run_report(spec: ExperimentSpec, identifier: str, cells, refs, total: in
         lines.append(f"  cell {cell or '{}'}" + (f" x {spec.search.samples_per_cell} samples of ({searched})" if searched else ""))
     res = spec.resources
     lines.append(f"per trial: {res.num_workers} worker(s) x {res.cpus_per_worker} CPU, {res.gpus_per_worker} GPU, strategy {res.strategy}")
+    from platform.capacity import memory_per_worker_gb, parameter_count
+    from platform.engine import describe
+
+    params = parameter_count(spec)
+    if params:
+        lines.append(
+            f"model: ~{params / 1e9:.3g}B parameters; estimated {memory_per_worker_gb(spec, params):.1f} GB per worker "
+            "for weights, gradients and optimizer states (activations not included)"
+        )
+    lines.append(f"strategy config (warm-up steps are {spec.train.warmup_ratio:.0%} of each trial's steps, known once its data is loaded):")
+    lines.append(describe(spec, spec.train.batch_size // res.num_workers, total_steps=0))
     return "\n".join(lines)
 
 

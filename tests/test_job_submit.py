@@ -1,4 +1,5 @@
-"""The users' cluster path: `ray start --head` on 127.0.0.1, then `ray job submit`.
+"""The users' cluster path: `ray start --head` on 127.0.0.1, then `ray job submit` of a
+sweep whose trials each run 2 Ray Train workers.
 
 The head runs with `--block` in its own process group and is stopped by signalling that
 group: `ray stop` would kill every Ray cluster on the machine, including a developer's.
@@ -48,7 +49,7 @@ def test_ray_job_submit_runs_a_sweep(tmp_path, cache_dir):
         for _ in range(60):  # the dashboard's job agent comes up a little after the head node
             submit = subprocess.run(
                 [RAY, "job", "submit", "--address", address, "--working-dir", ".", "--",
-                 "python", "-m", "platform.sweep", "tests/specs/tiny.yaml"],
+                 "python", "-m", "platform.sweep", "tests/specs/tiny.yaml", "--set", "resources.num_workers=2"],
                 cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
             )
             if not any(s in submit.stderr for s in ("No available agent", "Connection refused", "Failed to connect")):
