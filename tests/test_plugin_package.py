@@ -9,8 +9,9 @@ import textwrap
 
 import numpy as np
 import pytest
+from mlflow.tracking import MlflowClient
 
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli
 
 EXAMPLE = REPO / "examples" / "kip-plugin-example"
 
@@ -30,7 +31,7 @@ CHECK = textwrap.dedent(
 
 
 @pytest.mark.integration
-def test_example_plugin_installs_resolves_by_entry_point_and_conforms(tmp_path):
+def test_example_plugin_installs_resolves_by_entry_point_and_conforms(tmp_path, cache_dir):
     # Build from a copy: pip builds in the source tree and would leave build/ and *.egg-info there.
     source = shutil.copytree(EXAMPLE, tmp_path / "kip-plugin-example")
     install = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-q", str(source)]
@@ -40,6 +41,19 @@ def test_example_plugin_installs_resolves_by_entry_point_and_conforms(tmp_path):
     checked = subprocess.run([sys.executable, "-c", CHECK], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.split() == ["ok", "kip_plugin_example.span_masked"]
+
+    # ...and runs in a real sweep trial, by name, with no change to the core
+    home = tmp_path / "home"
+    swept = run_cli(
+        "platform.sweep", str(REPO / "tests" / "specs" / "tiny.yaml"),
+        "--set", "search.grid={objective.name: [span_masked_ar]}", "--set", "tracking.experiment=plugin",
+        env={"KIP_HOME": str(home)},
+    )
+    assert swept.returncode == 0, swept.stdout[-3000:] + swept.stderr[-3000:]
+    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("plugin").experiment_id], filter_string="tags.kind = 'trial'")
+    assert [(r.data.tags["objective"], r.info.status) for r in runs] == [("span_masked_ar", "FINISHED")]
+    assert len(client.get_metric_history(runs[0].info.run_id, "backward_acc")) == 2
 
 
 def test_span_mask_masks_t_of_the_document_in_runs(monkeypatch):
