@@ -33,10 +33,11 @@ class CompactProgress(Callback):
         mean = result.get("selection_acc", 0.0)
         self.best[trial.trial_id] = max(self.best.get(trial.trial_id, 0.0), mean)
         epoch = int(result.get("epoch", 0))
+        epochs = int(trial.config.get("train.epochs", self.epochs))  # a cell may set its own
         elapsed = result.get("wall_time", 0.0)
-        eta = elapsed / max(epoch, 1) * (self.epochs - epoch)
+        eta = elapsed / max(epoch, 1) * (epochs - epoch)
         print(
-            f"[sweep] {self._label(trial)}  epoch {epoch:>4}/{self.epochs}  "
+            f"[sweep] {self._label(trial)}  epoch {epoch:>4}/{epochs}  "
             f"forward {result.get('forward_acc', float('nan')):.2f}  backward {result.get('backward_acc', float('nan')):.2f}  "
             f"loss {result.get('loss', float('nan')):.3f}  best {self.best[trial.trial_id]:.2f}  trial eta {eta:4.0f}s",
             flush=True,
