@@ -63,7 +63,11 @@ def histories(uri: str, runs: list) -> pd.DataFrame:
                          "paraphrases": run.data.tags.get("paraphrases", "")})
     if not rows:
         raise UserError("the selected runs have no evaluated epochs yet")
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    for metric in ("forward_acc", "backward_acc", "mean_acc"):  # math runs have no backward
+        if metric not in frame:
+            frame[metric] = float("nan")
+    return frame
 
 
 def best_epochs(history: pd.DataFrame) -> pd.DataFrame:

@@ -166,7 +166,11 @@ def main(argv: list[str] | None = None) -> int:
 
     context = SweepContext(spec.model_dump(mode="json"), identifier, model_dirs, refs, uri, experiment_id, parent, storage)
     started = time.time()
-    results, finished = run_tuner(spec, context, searcher, storage, identifier, fresh=args.fresh)
+    try:
+        results, finished = run_tuner(spec, context, searcher, storage, identifier, fresh=args.fresh)
+    except BaseException:
+        tracking.end_run(uri, parent, "FAILED")
+        raise
     from platform.results import results_table, write_results
 
     table = results_table(results, spec)
