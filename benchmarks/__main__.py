@@ -27,8 +27,14 @@ METHODS = """
   one worker) and `MicroBatchBuilder` called on chunks of 16 plan rows as `map_batches` does;
   the platform loop converts numpy -> torch inside the timed loop as `platform/worker.py` does,
   the bare loop uses tensors pre-built before timing.
-- Loops are timed in interleaved repetitions (order rotated) after 3 warm-up steps; the
-  figure is the median over repetitions of tokens (real, non-padding) per second.
+- Loops compared with each other run after 3 warm-up steps, interleaved in chunks of 3 steps
+  (one epoch of the plan; order rotated every chunk), so they see the same machine load at
+  nearly the same moment. Values are medians over chunks of tokens (real, non-padding) per
+  second or seconds per step; ratios of figures 1 and 3 are medians of the per-chunk paired
+  ratios (the ratio of the two medians is given in the notes).
+- Shared machine: before each benchmark the run waits (up to 900 s, not with --quick) for the
+  1-minute load average to fall below the core count; the load at the start of each
+  benchmark is in the notes.
 - FLOPs per step = 6 N T + 12 n_layer d L T, with N all parameters (tied embedding counted
   once), T = B x L padded tokens, L the padded length, d the hidden size; MFU = achieved FLOP/s /
   best fp32 `torch.matmul` FLOP/s of n = 1024 and 2048 square matrices (2 n^3 per product).
@@ -42,23 +48,33 @@ def run_all(settings: Settings) -> list[Figure]:
     """Every figure in order; each printed as soon as it is measured."""
     from benchmarks import eval as eval_bench
     from benchmarks import memory, stream, sweep_overhead, train_loop
-    from benchmarks.common import Workbench
+    from benchmarks.common import Workbench, wait_for_quiet
 
     bench = Workbench()
     figures: list[Figure] = []
+    threshold = float(os.cpu_count() or 1)
 
-    def show(new: list[Figure]) -> None:
+    def quiet() -> float:
+        return wait_for_quiet(settings.max_wait, threshold)
+
+    def show(new: list[Figure], load: float) -> None:
         for figure in new:
+            figure.notes = f"{figure.notes}; load average {load:.1f} at start" if figure.notes else f"load average {load:.1f} at start"
             print(figure.line(), flush=True)
         figures.extend(new)
 
+    load = quiet()
     trained, step_seconds = train_loop.run(bench, settings)
-    show(trained)
-    show(stream.run(bench, settings, step_seconds))
-    show(eval_bench.run(bench, settings))
+    show(trained, load)
+    load = quiet()
+    show(stream.run(bench, settings, step_seconds), load)
+    load = quiet()
+    show(eval_bench.run(bench, settings), load)
     if not settings.quick:
-        show(sweep_overhead.run(settings))
-    show(memory.run(settings))
+        load = quiet()
+        show(sweep_overhead.run(settings), load)
+    load = quiet()
+    show(memory.run(settings), load)
     figures.sort(key=lambda f: f.key)
     return figures
 
@@ -68,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("what", choices=["all"], help="which benchmarks to run")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, skip the sweep; writes RESULTS.quick.md")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads for every figure (default 1, a default trial's)")
+    parser.add_argument("--max-wait", type=float, default=None, help="seconds to wait before each benchmark for a load average below the core count (default 900, 0 with --quick)")
     parser.add_argument("--output", type=Path, default=None, help="results file (default benchmarks/RESULTS[.quick].md)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -77,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     settings = Settings.create(args.quick, args.threads)
+    if args.max_wait is not None:
+        settings.max_wait = args.max_wait
     from benchmarks import report
 
     load_at_start = report.load_average()

@@ -10,6 +10,7 @@ previous sweep left on disk. Batches are produced exactly as the trial produces 
 from __future__ import annotations
 
 import copy
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -81,13 +82,34 @@ class Settings:
     stream_epochs: int = 100
     sweep_epochs: int = 30
     memory_epochs: int = 20
+    max_wait: float = 900.0
+    """Seconds to wait, before each benchmark, for the load average to fall below the core count."""
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def create(cls, quick: bool, threads: int) -> Settings:
         if quick:
-            return cls(quick, threads, reps=3, epochs=2, large_steps=2, eval_questions=24, stream_epochs=4, memory_epochs=2)
+            return cls(quick, threads, reps=3, epochs=2, large_steps=2, eval_questions=24, stream_epochs=4, memory_epochs=2, max_wait=0.0)
         return cls(quick, threads)
+
+
+def wait_for_quiet(max_wait: float, threshold: float, poll: float = 10.0) -> float:
+    """Wait (up to ``max_wait`` s) until the 1-minute load average is below ``threshold``.
+
+    On a shared machine other people's jobs skew every throughput; the figures are ratios
+    measured close in time, but a quiet machine still gives the steadiest numbers. Returns
+    the load average when the wait ended (measured anyway after ``max_wait``).
+    """
+    deadline = time.monotonic() + max_wait
+    load = os.getloadavg()[0]
+    announced = False
+    while load >= threshold and time.monotonic() < deadline:
+        if not announced:
+            print(f"... waiting for a quieter machine (load average {load:.1f} >= {threshold}, at most {max_wait:.0f} s)", flush=True)
+            announced = True
+        time.sleep(poll)
+        load = os.getloadavg()[0]
+    return load
 
 
 def fmt(value: float) -> str:

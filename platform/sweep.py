@@ -168,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     try:
         results, finished = run_tuner(spec, context, searcher, storage, identifier, fresh=args.fresh)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before Tune installed its handler
+        tracking.end_run(uri, parent, "KILLED")
+        print(f"\nInterrupted. Run the same command again to resume ({Path(storage) / identifier}).", flush=True)
+        return 130
     except BaseException:
         tracking.end_run(uri, parent, "FAILED")
         raise
