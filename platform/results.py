@@ -55,6 +55,9 @@ def results_table(results, spec) -> ResultsTable:
     Values a trial did not vary come from the sweep's spec.
     """
     defaults = {"objective.name": spec.objective.name, "train.lr": spec.train.lr, "train.seed": spec.train.seed}
+    # Tune's own trial states (finished before an interruption, or not): by trial directory name
+    trials = getattr(getattr(results, "_experiment_analysis", None), "trials", None) or []
+    status = {t.trial_id: "ok" if t.status == "TERMINATED" else "incomplete" for t in trials}
     rows = []
     for result in results:
         config = {**defaults, **(result.config or {})}
@@ -71,7 +74,7 @@ def results_table(results, spec) -> ResultsTable:
             "mean_acc": float(best.get("mean_acc", float("nan"))) if best is not None else float("nan"),
             "best_epoch": int(best["epoch"]) if best is not None else -1,
             "wall_time_s": float(history["wall_time"].max()) if history is not None and "wall_time" in history else float("nan"),
-            "status": "error" if result.error else "ok" if (result.metrics or {}).get("done") else "incomplete",
+            "status": "error" if result.error else status.get(Path(result.path).name, "ok"),
         })
     frame = pd.DataFrame(rows, columns=COLUMNS).sort_values(["objective", "lr"], kind="stable").reset_index(drop=True)
     return ResultsTable(frame)

@@ -235,8 +235,7 @@ def run_tuner(spec: ExperimentSpec, context, searcher, storage: str, identifier:
             run_config=tune.RunConfig(name=identifier, storage_path=storage, callbacks=callbacks, verbose=0),
         )
     results = tuner.fit()
-    finished = sum(1 for r in results if r.error or (r.metrics or {}).get("done"))
-    return results, finished
+    return results, results.num_terminated + results.num_errors
 
 
 def scheduler(spec: ExperimentSpec):

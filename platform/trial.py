@@ -9,6 +9,7 @@ the sweep) arrives in ``SweepContext``, resolved before any trial started.
 
 from __future__ import annotations
 
+import os
 import traceback
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -111,8 +112,8 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
                 resources_per_worker={"CPU": spec.resources.cpus_per_worker, **({"GPU": spec.resources.gpus_per_worker} if spec.resources.gpus_per_worker else {})},
             ),
             run_config=RunConfig(
-                name=f"{context.sweep_id}-{trial_id}",
-                storage_path=context.storage_path,
+                name=trial_id,
+                storage_path=os.path.join(context.storage_path, context.sweep_id, "train"),
                 callbacks=[TuneReportCallback()],
                 failure_config=FailureConfig(max_failures=spec.checkpoint.max_failures if spec.checkpoint.enabled else 0),
                 checkpoint_config=CheckpointConfig(

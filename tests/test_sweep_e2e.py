@@ -92,7 +92,7 @@ def test_same_seed_same_metrics(sweep_run, tmp_path):
 
 def test_report_by_sweep_id_writes_table_figures_and_logs_them(sweep_run):
     home, env, out = sweep_run
-    sweep_id = next(p.name for p in (home / "results").glob("tiny-test-*"))
+    sweep_id = next(p.parent.name for p in (home / "results").glob("tiny-test-*/results.csv"))
     report = run_cli("platform.report", sweep_id, env=env)
     assert report.returncode == 0, report.stderr[-3000:]
     assert "| objective.name" in report.stdout and "±" in report.stdout
