@@ -30,8 +30,8 @@ METHODS = """
 - Loops compared with each other run after 3 warm-up steps, interleaved in chunks of 3 steps
   (one epoch of the plan; order rotated every chunk), so they see the same machine load at
   nearly the same moment. Values are medians over chunks of tokens (real, non-padding) per
-  second or seconds per step; ratios of figures 1 and 3 are medians of the per-chunk paired
-  ratios (the ratio of the two medians is given in the notes).
+  second or seconds per step, and every ratio is value / baseline as shown; for figures 1
+  and 3 the median of the per-chunk paired ratios is given in the notes as a check.
 - Shared machine: before each benchmark the run waits (up to 900 s, not with --quick) for the
   1-minute load average to fall below the core count; the load at the start of each
   benchmark is in the notes.

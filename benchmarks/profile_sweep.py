@@ -104,7 +104,10 @@ def main() -> None:
             print(f"{t:7.2f}s {text}")
         print(f"total {time.perf_counter() - start:.1f} s")
         sweep_id = next((line.split()[1].rstrip(":") for _, line in lines if line.startswith("[sweep] ") and " trials, " in line), None)
-        if sweep_id:
+        if process.returncode != 0:
+            print(f"sweep exited {process.returncode}; last lines:")
+            print("\n".join(line for _, line in lines[-30:]))
+        elif sweep_id:
             print("trials' wall_time:", sweep_overhead.trial_wall_times(home, sweep_id))
 
 
