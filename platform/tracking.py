@@ -83,14 +83,16 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def find_run(uri: str, experiment_id: str, tag: str, value: str) -> str | None:
-    runs = client(uri).search_runs([experiment_id], filter_string=f"tags.{tag} = '{value}'", max_results=1)
+def find_run(uri: str, experiment_id: str, tag: str, value: str, kind: str | None = None) -> str | None:
+    """The active run whose ``tag`` is ``value`` (and whose ``kind`` tag is ``kind``, if given)."""
+    query = f"tags.{tag} = '{value}'" + (f" and tags.kind = '{kind}'" if kind else "")
+    runs = client(uri).search_runs([experiment_id], filter_string=query, max_results=1)
     return runs[0].info.run_id if runs else None
 
 
 def start_sweep_run(uri: str, experiment_id: str, sweep_id: str, name: str, spec_dump: dict[str, Any]) -> str:
     """The sweep's parent run (reused when the sweep resumes)."""
-    existing = find_run(uri, experiment_id, "sweep_id", sweep_id)
+    existing = find_run(uri, experiment_id, "sweep_id", sweep_id, kind="sweep")  # trials carry sweep_id too
     if existing:
         client(uri).update_run(existing, status="RUNNING")
         return existing
