@@ -2,11 +2,11 @@
 
 The *platform step* is ``platform/worker.py``'s loop body, unchanged: numpy micro-batch ->
 ``torch.tensor`` per field, ``attention_mask_for``, ``objective.loss``, ``Engine.step``
-(AdamW with ``parameter_groups``, ``LambdaLR(warmup_then_constant)``, ``clip_grad_norm_``),
+(``build_optimizer``'s fused AdamW with ``parameter_groups``, ``LambdaLR(warmup_then_constant)``, ``clip_grad_norm_``),
 the loss and token accumulators. ``Engine`` is constructed directly, as ``build_engine``
 does for DDP with one worker (``ray.train.torch.prepare_model`` does not wrap a model when
 the world size is 1), so no Ray is involved. The *bare step* is the least a PyTorch user
-would write: pre-built tensors, ``torch.optim.AdamW``, plain shifted cross-entropy.
+would write: pre-built tensors, a fused ``torch.optim.AdamW``, plain shifted cross-entropy.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from benchmarks.common import (
     parameter_count,
 )
 from objectives.base import IGNORE, Objective
-from platform.engine import Engine, parameter_groups, warmup_then_constant
+from platform.engine import Engine, build_optimizer, warmup_then_constant
 from platform.models import attention_mask_for
 from platform.spec import ExperimentSpec
 
@@ -38,7 +38,7 @@ WARMUP_STEPS = 3
 def platform_engine(model: torch.nn.Module, spec: ExperimentSpec, total_steps: int) -> Engine:
     """``build_engine``'s DDP branch for one worker, without ``prepare_model`` (no Ray Train)."""
     train = spec.train
-    optimizer = torch.optim.AdamW(parameter_groups(model, train.weight_decay), lr=train.lr, betas=tuple(train.betas))
+    optimizer = build_optimizer(model, train)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_constant(total_steps, train.warmup_ratio))
     return Engine(model, model, optimizer, scheduler, train.grad_clip)
 
@@ -70,7 +70,10 @@ class BareLoop:
     @classmethod
     def create(cls, model: torch.nn.Module, spec: ExperimentSpec, batches: list[Batch]) -> BareLoop:
         train = spec.train
-        optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, betas=tuple(train.betas), weight_decay=train.weight_decay)
+        # The same optimizer as the platform's (fused AdamW), without the parameter groups.
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=train.lr, betas=tuple(train.betas), weight_decay=train.weight_decay, fused=True
+        )
         tensors = [{k: torch.from_numpy(b[k]) for k in ("input_ids", "labels", "attention_mask")} for b in batches]
         return cls(model, optimizer, tensors)
 
