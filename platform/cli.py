@@ -1,7 +1,8 @@
 """Command-line plumbing shared by ``platform.sweep`` and ``platform.report``.
 
 Why a guard: user mistakes (``UserError``) must end as one clear line and exit code 2, with
-no stack trace; anything else is a bug and keeps its traceback.
+no stack trace; so does a service that stayed down (exit 1). Anything else is a bug and
+keeps its traceback.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from platform.errors import UserError
+from platform.errors import ServiceUnavailable, UserError
 
 
 def main_guard(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
@@ -19,5 +20,8 @@ def main_guard(main: Callable[[list[str] | None], int]) -> Callable[[list[str] |
         except UserError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+        except ServiceUnavailable as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
 
     return guarded

@@ -14,3 +14,8 @@ class UserError(Exception):
     def __init__(self, message: str, *, where: str | None = None) -> None:
         self.where = where
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class ServiceUnavailable(Exception):
+    """A service the sweep depends on (the MLflow store) stayed unreachable past its grace
+    period: printed as one line, exit code 1 (not the user's input, so not exit 2)."""

@@ -8,7 +8,9 @@ so its MLflow run must be closed from here, with the reason.
 
 from __future__ import annotations
 
+import re
 import time
+from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
@@ -52,7 +54,18 @@ class CompactProgress(Callback):
         print(f"[sweep] done   {self._label(trial)}  ({self._finished(trials, trial)}/{self.total} trials, {time.time() - self.started:.0f}s)", flush=True)
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info: Any) -> None:
-        print(f"[sweep] FAILED {self._label(trial)}  ({self._finished(trials, trial)}/{self.total} trials): see {trial.local_path}/error.txt", flush=True)
+        print(f"[sweep] FAILED {self._label(trial)}  ({self._finished(trials, trial)}/{self.total} trials): "
+              f"{error_summary(trial.local_path)} (details: {trial.local_path}/error.txt)", flush=True)
+
+
+def error_summary(trial_dir: str) -> str:
+    """The failed trial's own exception line, from the traceback Tune saved (``error.txt``)."""
+    try:
+        lines = [line.strip() for line in Path(trial_dir, "error.txt").read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "error"
+    causes = [line for line in lines if re.match(r"^[\w.]+(Error|Exception|Unavailable|Interrupt)\b", line)]
+    return (causes[-1] if causes else lines[-1] if lines else "error")[:300]
 
 
 class CloseStoppedRuns(Callback):
@@ -63,11 +76,15 @@ class CloseStoppedRuns(Callback):
 
     def _close(self, trial, status: str, reason: str) -> None:
         from platform import tracking
+        from platform.errors import ServiceUnavailable
 
-        run_id = tracking.find_run(self.uri, self.experiment_id, "trial_key", f"{self.sweep_id}/{trial.trial_id}")
-        if run_id and tracking.client(self.uri).get_run(run_id).info.status == "RUNNING":
-            tracking.client(self.uri).set_tag(run_id, "stop_reason", reason)
-            tracking.end_run(self.uri, run_id, status)
+        try:
+            run_id = tracking.find_run(self.uri, self.experiment_id, "trial_key", f"{self.sweep_id}/{trial.trial_id}")
+            if run_id and tracking.client(self.uri).get_run(run_id).info.status == "RUNNING":
+                tracking.client(self.uri).set_tag(run_id, "stop_reason", reason)
+                tracking.end_run(self.uri, run_id, status)
+        except ServiceUnavailable as error:  # the sweep goes on; the run stays RUNNING, and we say so
+            print(f"[sweep] could not mark {trial.trial_id}'s MLflow run {status}: {error}", flush=True)
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info: Any) -> None:
         self._close(trial, "KILLED", "early-stopped by the scheduler (ASHA)")

@@ -215,6 +215,9 @@ class TrackingSpec(_Strict):
 
     uri: str | None = None
     experiment: str = "knowledge-injection"
+    retry_seconds: float = Field(default=300.0, ge=0)
+    """How long a trial waits out an unreachable MLflow store before it fails (metrics are
+    queued meanwhile, never dropped)."""
 
 
 class DeepSpeedSpec(_Strict):

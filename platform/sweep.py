@@ -26,7 +26,7 @@ import yaml
 
 from platform import REPO_ROOT, tracking
 from platform.cli import main_guard
-from platform.errors import UserError
+from platform.errors import ServiceUnavailable, UserError
 from platform.paths import state_dir
 from platform.spec import ExperimentSpec, apply_overrides, format_validation_error, load_spec
 
@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
 
     corpus = load_corpus(spec.data)  # data problems surface now, not inside a trial
     uri = tracking.tracking_uri(spec.tracking.uri)
+    tracking.configure_retries(spec.tracking.retry_seconds)
     experiment_id = tracking.check_reachable(uri, spec.tracking.experiment)
     model_dirs = resolve_models(spec, refs)
     identifier = sweep_id(spec, model_dirs)
@@ -179,10 +180,9 @@ def main(argv: list[str] | None = None) -> int:
 
     table = results_table(results, spec)
     paths = write_results(table, Path(storage) / identifier)
-    tracking.log_sweep_table(uri, parent, paths)
     errors = sum(1 for r in results if r.error)
     interrupted = finished < searcher.total_trials
-    tracking.end_run(uri, parent, "KILLED" if interrupted else "FAILED" if errors else "FINISHED")
+    tracking_failure = close_parent_run(uri, parent, paths, "KILLED" if interrupted else "FAILED" if errors else "FINISHED")
     print()
     print(table.to_markdown())
     print(f"\n{len(results)} trials in {time.time() - started:.0f}s ({errors} failed). Table: {paths['markdown']}")
@@ -190,7 +190,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Interrupted: {finished} of {searcher.total_trials} trials finished. Run the same command again to resume.")
     print(f"MLflow runs: {tracking.redact(uri)} (experiment {spec.tracking.experiment!r}); browse with:")
     print(f"  mlflow ui --backend-store-uri {tracking.redact(uri)} --host 127.0.0.1 --port 5000")
-    return 130 if interrupted else 1 if errors else 0
+    if tracking_failure:
+        print(tracking_failure)
+    return 130 if interrupted else 1 if errors or tracking_failure else 0
+
+
+def close_parent_run(uri: str, parent: str, paths: dict[str, str], status: str) -> str | None:
+    """Attach the table to the sweep's run and end it; a message if the store stayed unreachable.
+
+    The table is on disk already, so an MLflow outage at the very end loses nothing: the
+    user is told, and the exit code says the sweep is not fully recorded.
+    """
+    try:
+        tracking.log_sweep_table(uri, parent, paths)
+        tracking.end_run(uri, parent, status)
+    except ServiceUnavailable:
+        return (f"MLflow store {tracking.redact(uri)} unreachable at the end of the sweep: the sweep's run was "
+                f"not closed and the table not attached (it is at {paths['markdown']}).")
+    return None
 
 
 def resolve_models(spec: ExperimentSpec, refs: dict[str, str]) -> dict[str, str]:

@@ -8,18 +8,79 @@ as each epoch is evaluated, so a crash loses nothing already measured. Runs carr
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
+import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 import yaml
 
-from platform.errors import UserError
+from platform.errors import ServiceUnavailable, UserError
 from platform.paths import state_dir
 
 PARENT_TAG = "mlflow.parentRunId"
+_retry = {"seconds": 300.0}
+
+
+def configure_retries(seconds: float) -> None:
+    """How long calls wait out an unreachable store (``tracking.retry_seconds``) before failing.
+
+    Set once per process (driver, trial actor, rank-0 worker) from the spec.
+    """
+    _retry["seconds"] = seconds
+
+
+def is_transient(error: BaseException) -> bool:
+    """A store that is down, restarting or busy (worth retrying), not a rejected request."""
+    text = str(error)
+    return (
+        isinstance(error, (ConnectionError, TimeoutError))
+        or ("API request to" in text and "failed with" in text)  # mlflow's wrapper of requests' errors
+        or "database is locked" in text
+    )
+
+
+def retrying(action: Callable[[], Any], uri: str, seconds: float | None = None) -> Any:
+    """``action()``, retried with backoff while the store at ``uri`` is unreachable.
+
+    Gives up after ``seconds`` (``tracking.retry_seconds``) with ``ServiceUnavailable``.
+    """
+    seconds = _retry["seconds"] if seconds is None else seconds
+    deadline = time.monotonic() + seconds
+    delay = 1.0
+    while True:
+        try:
+            return action()
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ServiceUnavailable(
+                    f"MLflow store {redact(uri)} unreachable for {seconds:.0f} s (tracking.retry_seconds): "
+                    f"{str(error).replace(uri, redact(uri)).splitlines()[0][:300]}"
+                ) from None
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, 15.0)
+
+
+class RetryingClient:
+    """An ``MlflowClient`` whose calls wait out a store outage (see ``retrying``)."""
+
+    def __init__(self, uri: str) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self._client = MlflowClient(tracking_uri=uri)
+        self._uri = uri
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if not callable(method):
+            return method
+        return lambda *args, **kwargs: retrying(lambda: method(*args, **kwargs), self._uri)
 
 
 def tracking_uri(configured: str | None) -> str:
@@ -49,10 +110,8 @@ def redact(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def client(uri: str):
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=uri)
+def client(uri: str) -> RetryingClient:
+    return RetryingClient(uri)
 
 
 def check_reachable(uri: str, experiment: str) -> str:
@@ -63,7 +122,9 @@ def check_reachable(uri: str, experiment: str) -> str:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     try:
-        mlflow_client = client(uri)
+        from mlflow.tracking import MlflowClient
+
+        mlflow_client = MlflowClient(tracking_uri=uri)  # no retries: report a dead store at once
         found = mlflow_client.get_experiment_by_name(experiment)
         return found.experiment_id if found else mlflow_client.create_experiment(experiment)
     except Exception as error:  # noqa: BLE001 - any failure here means the store is unusable
@@ -136,33 +197,79 @@ def end_run(uri: str, run_id: str, status: str, error: str | None = None) -> Non
 
 
 class TrialLogger:
-    """Used by the rank-0 worker: per-epoch metrics, and the best epoch's predictions."""
+    """Used by the rank-0 worker: per-epoch metrics, and the best epoch's predictions.
+
+    Writes are queued and sent in order. While the store is unreachable (a restarting MLflow
+    server) training goes on and the queue grows; each later epoch tries again, and ``close``
+    waits up to ``tracking.retry_seconds`` for the store before failing the trial loudly. So a
+    metric is either in MLflow or its trial is FAILED with the epochs it could not log.
+    """
 
     def __init__(self, uri: str, run_id: str) -> None:
-        self.client = client(uri)
+        from mlflow.tracking import MlflowClient
+
+        # Retries are this class's own (the queue): a failed send must return at once, not
+        # after MLflow's own minutes of backoff, so training goes on during an outage.
+        os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+        self.client = MlflowClient(tracking_uri=uri)
+        self.uri = uri
         self.run_id = run_id
         self.best = -math.inf
+        self.pending: list[tuple[str, Callable[[], Any]]] = []
+        self.outage_since: float | None = None
 
     def log_epoch(self, metrics: dict[str, float], epoch: int, predictions: list[Any]) -> None:
         from mlflow.entities import Metric
 
-        now = int(__import__("time").time() * 1000)
+        now = int(time.time() * 1000)
         items = [
             Metric(key.replace("/", "."), float(value), now, epoch)
             for key, value in metrics.items()
             if isinstance(value, (int, float)) and math.isfinite(value)
         ]
-        self.client.log_batch(self.run_id, metrics=items)
+        self.pending.append((f"epoch {epoch} metrics", lambda: self.client.log_batch(self.run_id, metrics=items)))
         mean = metrics.get("selection_acc", -math.inf)
         if mean > self.best:
             self.best = mean
-            buffer = io.StringIO()
-            for p in predictions:
-                buffer.write(json.dumps({**p.__dict__, "epoch": epoch}) + "\n")
-            self.client.log_text(self.run_id, buffer.getvalue(), "predictions_best_epoch.jsonl")
+            text = "".join(json.dumps({**p.__dict__, "epoch": epoch}) + "\n" for p in predictions)
+            self.pending = [item for item in self.pending if item[0] != "predictions"]  # only the best counts
+            self.pending.append(("predictions", lambda: self.client.log_text(self.run_id, text, "predictions_best_epoch.jsonl")))
+        self.flush()
 
     def set_stop_reason(self, reason: str) -> None:
-        self.client.set_tag(self.run_id, "stop_reason", reason)
+        self.pending.append(("stop reason", lambda: self.client.set_tag(self.run_id, "stop_reason", reason)))
+
+    def flush(self) -> bool:
+        """Send what is queued, in order; False (and the rest kept) if the store is unreachable."""
+        while self.pending:
+            try:
+                self.pending[0][1]()
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                if self.outage_since is None:
+                    self.outage_since = time.monotonic()
+                    print(f"[trial] MLflow store {redact(self.uri)} unreachable; queueing metrics and retrying", file=sys.stderr, flush=True)
+                return False
+            self.pending.pop(0)
+        if self.outage_since is not None:
+            print(f"[trial] MLflow store reachable again after {time.monotonic() - self.outage_since:.0f} s; queued metrics sent", file=sys.stderr, flush=True)
+            self.outage_since = None
+        return True
+
+    def close(self) -> None:
+        """Send everything queued, waiting out an outage for up to ``tracking.retry_seconds``."""
+        deadline = time.monotonic() + _retry["seconds"]
+        delay = 1.0
+        while not self.flush():
+            if time.monotonic() >= deadline:
+                lost = ", ".join(name for name, _ in self.pending)
+                raise ServiceUnavailable(
+                    f"MLflow store {redact(self.uri)} unreachable for {_retry['seconds']:.0f} s "
+                    f"(tracking.retry_seconds); not logged: {lost}"
+                )
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 15.0)
 
 
 def log_sweep_table(uri: str, parent_id: str, paths: dict[str, str]) -> None:

@@ -64,6 +64,7 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
     overrides = dict(config)
     name = trial_name(overrides)
     spec = apply_overrides(ExperimentSpec.model_validate(context.spec), overrides, f"trial '{name}'")
+    tracking.configure_retries(spec.tracking.retry_seconds)
     trial_id = ray.tune.get_context().get_trial_id()
     objective_cls = load_reference(context.objective_refs[spec.objective.name])
     model_dir = context.model_dirs[family_of(objective_cls)]
@@ -129,7 +130,10 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
         )
         trainer.fit()
     except BaseException as error:
-        tracking.end_run(context.tracking_uri, run_id, "FAILED", "".join(traceback.format_exception_only(error)).strip())
+        try:
+            tracking.end_run(context.tracking_uri, run_id, "FAILED", "".join(traceback.format_exception_only(error)).strip())
+        except Exception as tracking_error:  # the store is gone too: say so, keep the first error
+            error.add_note(f"its MLflow run could not be marked FAILED: {tracking_error}")
         raise
     tracking.end_run(context.tracking_uri, run_id, "FINISHED")
 

@@ -31,9 +31,10 @@ def train_loop(config: dict[str, Any]) -> None:
     """Entry point of ``TorchTrainer(train_loop_per_worker=...)``; ``config`` is built by the trial."""
     import ray.train
 
-    from platform.tracking import TrialLogger
+    from platform.tracking import TrialLogger, configure_retries
 
     spec = ExperimentSpec.model_validate(config["spec"])
+    configure_retries(spec.tracking.retry_seconds)
     torch.set_num_threads(spec.resources.torch_threads or max(1, int(spec.resources.cpus_per_worker)))
     torch.manual_seed(spec.train.seed)
     context = ray.train.get_context()
@@ -110,6 +111,7 @@ def train_loop(config: dict[str, Any]) -> None:
             end_of_epoch(current_epoch)
     if logger:
         logger.set_stop_reason(stop_reason)
+        logger.close()
 
 
 def mean_loss(epoch_loss: torch.Tensor, steps: int, world_size: int, epoch: int, lr: float) -> float:
