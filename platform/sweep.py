@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     from platform.capacity import check_cluster_fits
 
     check_cluster_fits(spec, ray.cluster_resources())
-    parent = tracking.start_sweep_run(uri, experiment_id, identifier, identifier, spec.model_dump(mode="json"))
+    parent = tracking.start_sweep_run(uri, experiment_id, identifier, identifier, spec.model_dump(mode="json"), fresh=args.fresh)
     from platform.trial import SweepContext
 
     context = SweepContext(spec.model_dump(mode="json"), identifier, model_dirs, refs, uri, experiment_id, parent, storage)

@@ -151,10 +151,16 @@ def find_run(uri: str, experiment_id: str, tag: str, value: str, kind: str | Non
     return runs[0].info.run_id if runs else None
 
 
-def start_sweep_run(uri: str, experiment_id: str, sweep_id: str, name: str, spec_dump: dict[str, Any]) -> str:
-    """The sweep's parent run (reused when the sweep resumes)."""
+def start_sweep_run(uri: str, experiment_id: str, sweep_id: str, name: str, spec_dump: dict[str, Any], fresh: bool = False) -> str:
+    """The sweep's parent run: reused when the sweep resumes; a new one for ``--fresh``.
+
+    A fresh start keeps the old run and its trials (nothing is deleted) but retags it
+    ``kind=superseded-sweep``, so reports and resumes by sweep id see only the new attempt.
+    """
     existing = find_run(uri, experiment_id, "sweep_id", sweep_id, kind="sweep")  # trials carry sweep_id too
-    if existing:
+    if existing and fresh:
+        client(uri).set_tag(existing, "kind", "superseded-sweep")
+    elif existing:
         client(uri).update_run(existing, status="RUNNING")
         return existing
     run = client(uri).create_run(experiment_id, run_name=name, tags={"sweep_id": sweep_id, "kind": "sweep"})

@@ -84,7 +84,8 @@ def read_until_epoch(driver: subprocess.Popen, epoch: int, lines: list[str]) -> 
         found = EPOCH_LINE.search(line)
         if found and int(found.group(1)) >= epoch:
             return
-    raise AssertionError("the sweep ended before epoch %d:\n%s" % (epoch, "".join(lines)[-3000:]))
+    tail = "".join(lines)[-3000:]
+    raise AssertionError(f"the sweep ended before epoch {epoch}:\n{tail}")
 
 
 def test_metrics_logged_during_a_server_outage_reach_mlflow(server, tmp_path, cache_dir):

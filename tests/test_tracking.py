@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from platform import tracking
+from platform.errors import ServiceUnavailable
 
 
 def test_resumed_sweep_finds_its_parent_not_a_trial(tmp_path):
@@ -19,3 +22,80 @@ def test_resumed_sweep_finds_its_parent_not_a_trial(tmp_path):
     assert tracking.start_sweep_run(uri, experiment, "sw", "sw", {"a": 1}) == parent
     tracking.end_run(uri, parent, "FINISHED")
     assert tracking.client(uri).get_run(parent).info.status == "FINISHED"
+
+
+def test_fresh_start_supersedes_the_old_sweep_run_without_deleting_it(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment = tracking.check_reachable(uri, "fresh")
+    old = tracking.start_sweep_run(uri, experiment, "sw", "sw", {"a": 1})
+    new = tracking.start_sweep_run(uri, experiment, "sw", "sw", {"a": 1}, fresh=True)
+    assert new != old
+    assert tracking.client(uri).get_run(old).data.tags["kind"] == "superseded-sweep"
+    assert tracking.client(uri).get_run(old).info.lifecycle_stage == "active"
+    assert tracking.find_run(uri, experiment, "sweep_id", "sw", kind="sweep") == new
+
+
+class Flaky:
+    """Fails like an unreachable MLflow server ``failures`` times, then succeeds."""
+
+    def __init__(self, failures: int, message: str = "API request to http://h/api failed with exception Connection refused") -> None:
+        self.failures, self.message, self.calls = failures, message, 0
+
+    def __call__(self, *args, **kwargs) -> str:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise RuntimeError(self.message)
+        return "ok"
+
+
+def test_transient_store_errors_are_retried_then_reported(monkeypatch):
+    monkeypatch.setattr(tracking.time, "sleep", lambda seconds: None)
+    flaky = Flaky(3)
+    assert tracking.retrying(flaky, "http://h", seconds=60) == "ok" and flaky.calls == 4
+    with pytest.raises(ServiceUnavailable, match=r"unreachable for 0 s \(tracking.retry_seconds\)"):
+        tracking.retrying(Flaky(10), "http://h", seconds=0)
+    rejected = Flaky(1, "INVALID_PARAMETER_VALUE: bad metric")  # not an outage: no retry
+    with pytest.raises(RuntimeError, match="bad metric"):
+        tracking.retrying(rejected, "http://h", seconds=60)
+    assert rejected.calls == 1
+
+
+def test_trial_logger_queues_during_an_outage_and_sends_in_order(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment = tracking.check_reachable(uri, "queue")
+    run = tracking.client(uri).create_run(experiment).info.run_id
+    logger = tracking.TrialLogger(uri, run)
+    real_log_batch = logger.client.log_batch
+    outage = {"on": True}
+
+    def log_batch(*args, **kwargs):
+        if outage["on"]:
+            raise RuntimeError("API request to http://h/api failed with exception Connection refused")
+        return real_log_batch(*args, **kwargs)
+
+    monkeypatch.setattr(logger.client, "log_batch", log_batch)
+    for epoch in (1, 2, 3):
+        logger.log_epoch({"forward_acc": epoch / 10, "selection_acc": epoch / 10}, epoch, [])
+    assert [name for name, _ in logger.pending] == ["epoch 1 metrics", "epoch 2 metrics", "epoch 3 metrics", "predictions"]
+    outage["on"] = False
+    logger.set_stop_reason("completed")
+    logger.close()
+    history = tracking.client(uri).get_metric_history(run, "forward_acc")
+    assert [(m.step, m.value) for m in history] == [(1, 0.1), (2, 0.2), (3, 0.3)]
+    assert tracking.client(uri).get_run(run).data.tags["stop_reason"] == "completed"
+
+
+def test_trial_logger_fails_loudly_when_the_store_never_returns(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment = tracking.check_reachable(uri, "dead")
+    run = tracking.client(uri).create_run(experiment).info.run_id
+    logger = tracking.TrialLogger(uri, run)
+    monkeypatch.setattr(logger.client, "log_batch", Flaky(10**6))
+    monkeypatch.setattr(tracking.time, "sleep", lambda seconds: None)
+    tracking.configure_retries(0)
+    try:
+        logger.log_epoch({"forward_acc": 0.5}, 1, [])
+        with pytest.raises(ServiceUnavailable, match="not logged: epoch 1 metrics"):
+            logger.close()
+    finally:
+        tracking.configure_retries(300)
