@@ -30,7 +30,7 @@ from platform.errors import ServiceUnavailable, UserError
 from platform.paths import state_dir
 from platform.spec import ExperimentSpec, apply_overrides, format_validation_error, load_spec
 
-RUNTIME_EXCLUDES = [".venv/", ".git/", "results/", "mlflow.db", "mlruns/", "*.pyc", "__pycache__/", ".cache/"]
+RUNTIME_EXCLUDES = [".venv/", ".git/", "results/", "reports/", "mlflow.db", "mlruns/", "*.pyc", "__pycache__/", ".cache/"]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -145,17 +145,24 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from platform.data.sources import load_corpus
+    from platform.storage import check_storage, sweep_lock
 
+    storage = Path(args.storage).resolve() if args.storage else state_dir() / "results"
+    check_storage(storage, spec, searcher.total_trials)
     corpus = load_corpus(spec.data)  # data problems surface now, not inside a trial
     uri = tracking.tracking_uri(spec.tracking.uri)
     tracking.configure_retries(spec.tracking.retry_seconds)
     experiment_id = tracking.check_reachable(uri, spec.tracking.experiment)
     model_dirs = resolve_models(spec, refs)
     identifier = sweep_id(spec, model_dirs)
-    storage = str(Path(args.storage).resolve() if args.storage else state_dir() / "results")
     print(f"[sweep] {identifier}: {searcher.total_trials} trials, {len(corpus.documents)} documents, "
           f"{len(corpus.questions)} questions; MLflow {tracking.redact(uri)} (experiment {spec.tracking.experiment!r})", flush=True)
+    with sweep_lock(storage / identifier):
+        return run_sweep(args, spec, searcher, refs, model_dirs, identifier, str(storage), uri, experiment_id)
 
+
+def run_sweep(args, spec: ExperimentSpec, searcher, refs, model_dirs, identifier: str, storage: str, uri: str, experiment_id: str) -> int:
+    """Ray, the sweep's MLflow run, the Tuner, and the results table (the driver owns the sweep)."""
     init_ray(args.address)
     import ray
 
@@ -163,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
 
     check_cluster_fits(spec, ray.cluster_resources())
     parent = tracking.start_sweep_run(uri, experiment_id, identifier, identifier, spec.model_dump(mode="json"), fresh=args.fresh)
+    from platform.storage import out_of_space
     from platform.trial import SweepContext
 
     context = SweepContext(spec.model_dump(mode="json"), identifier, model_dirs, refs, uri, experiment_id, parent, storage)
@@ -173,8 +181,13 @@ def main(argv: list[str] | None = None) -> int:
         tracking.end_run(uri, parent, "KILLED")
         print(f"\nInterrupted. Run the same command again to resume ({Path(storage) / identifier}).", flush=True)
         return 130
-    except BaseException:
+    except BaseException as error:
         tracking.end_run(uri, parent, "FAILED")
+        if isinstance(error, Exception) and out_of_space(Path(storage), error):
+            print(f"\nerror: {storage} ran out of space during the sweep. Trials that failed are marked FAILED in "
+                  "MLflow with the error; finished trials and their runs are kept. Free space and run the same "
+                  "command again to resume.", file=sys.stderr, flush=True)
+            return 1
         raise
     from platform.results import results_table, write_results
 
@@ -227,6 +240,7 @@ def run_tuner(spec: ExperimentSpec, context, searcher, storage: str, identifier:
     from ray import tune
 
     from platform.progress import CloseStoppedRuns, CompactProgress
+    from platform.storage import check_resumable
     from platform.trial import run_trial
 
     # The trial function only coordinates (its Train workers hold the CPUs/GPUs), so it asks
@@ -235,6 +249,7 @@ def run_tuner(spec: ExperimentSpec, context, searcher, storage: str, identifier:
     experiment_path = os.path.join(storage, identifier)
     callbacks = [CompactProgress(searcher.total_trials, spec.train.epochs), CloseStoppedRuns(context.tracking_uri, context.experiment_id, identifier)]
     if not fresh and tune.Tuner.can_restore(experiment_path):
+        check_resumable(Path(experiment_path))
         print(f"[sweep] resuming {experiment_path} (finished trials are kept; --fresh starts over)", flush=True)
         tuner = tune.Tuner.restore(experiment_path, trainable=trainable, resume_errored=True)
     else:
