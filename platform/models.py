@@ -77,12 +77,28 @@ def load_tokenizer(path: str, spec: ModelSpec) -> PreTrainedTokenizerBase:
     """The tokenizer of a checkpoint directory or hub id, left-padded, with a pad token."""
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=spec.trust_remote_code)
-    except OSError as error:
-        raise UserError(f"cannot load tokenizer: {error}", where=f"model.path ({path})") from None
+    except (OSError, ValueError) as error:  # missing files; files of no known tokenizer kind
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"cannot load tokenizer: {first}", where=f"model.path ({path})") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
     return tokenizer
+
+
+def check_model(path: str, spec: ModelSpec) -> None:
+    """On the driver, before any work: the model's config and tokenizer load (no weights read).
+
+    A wrong ``model.path`` otherwise surfaces in every Ray Train worker, after Ray started.
+    """
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(path, trust_remote_code=spec.trust_remote_code)
+    except (OSError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"cannot load the model's config: {first}", where=f"model.path ({path})") from None
+    load_tokenizer(path, spec)
 
 
 def load_pretrained(path: str, spec: ModelSpec) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:

@@ -230,9 +230,12 @@ def resolve_models(spec: ExperimentSpec, refs: dict[str, str]) -> dict[str, str]
 
     families = sorted({family_of(load_reference(ref)) for ref in refs.values()})
     if spec.model.source == "huggingface":
+        from platform.models import check_model
+
         path = spec.model.path
-        # a hub id is loaded by the workers (needs network or a local HF cache)
-        return dict.fromkeys(families, os.path.abspath(path) if os.path.exists(path) else path)
+        path = os.path.abspath(path) if os.path.exists(path) else path  # else a hub id (network or HF cache)
+        check_model(path, spec.model)
+        return dict.fromkeys(families, path)
     return {family: str(ensure_base_model(spec, family, log=lambda line: print(line, flush=True))) for family in families}
 
 
