@@ -55,10 +55,12 @@ def check_storage(storage: Path, spec: ExperimentSpec, trials: int) -> None:
 
 
 @contextmanager
-def sweep_lock(folder: Path) -> Iterator[None]:
-    """Hold ``folder/.sweep.lock`` while this driver runs the sweep; refuse a second driver."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / ".sweep.lock"
+def sweep_lock(path: Path) -> Iterator[None]:
+    """Hold the lock file ``path`` while this driver runs the sweep; refuse a second driver.
+
+    The file lives outside the Tune experiment folder, which Tune may rewrite.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -67,7 +69,7 @@ def sweep_lock(folder: Path) -> Iterator[None]:
             owner = lock.read().strip() or "another process"
             raise UserError(
                 f"this sweep is already running ({owner}); wait for it, or change the spec's name to run a copy",
-                where=str(folder),
+                where=path.name,
             ) from None
         lock.seek(0)
         lock.truncate()

@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     identifier = sweep_id(spec, model_dirs)
     print(f"[sweep] {identifier}: {searcher.total_trials} trials, {len(corpus.documents)} documents, "
           f"{len(corpus.questions)} questions; MLflow {tracking.redact(uri)} (experiment {spec.tracking.experiment!r})", flush=True)
-    with sweep_lock(storage / identifier):
+    with sweep_lock(storage / ".locks" / identifier):
         return run_sweep(args, spec, searcher, refs, model_dirs, identifier, str(storage), uri, experiment_id)
 
 

@@ -8,12 +8,14 @@ as each epoch is evaluated, so a crash loses nothing already measured. Runs carr
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import yaml
@@ -122,14 +124,41 @@ def check_reachable(uri: str, experiment: str) -> str:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     try:
-        from mlflow.tracking import MlflowClient
-
-        mlflow_client = MlflowClient(tracking_uri=uri)  # no retries: report a dead store at once
-        found = mlflow_client.get_experiment_by_name(experiment)
-        return found.experiment_id if found else mlflow_client.create_experiment(experiment)
+        with _store_setup_lock(uri):
+            return _experiment_id(uri, experiment)
     except Exception as error:  # noqa: BLE001 - any failure here means the store is unusable
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"cannot reach the MLflow tracking store {redact(uri)!r}: {first_line.replace(uri, redact(uri))}", where="tracking.uri") from None
+
+
+@contextlib.contextmanager
+def _store_setup_lock(uri: str) -> Iterator[None]:
+    """Serialise a local sqlite store's first use: two drivers creating its tables (or the same
+    experiment) at once otherwise collide (``table _alembic_tmp_experiments already exists``)."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    path = uri.removeprefix("sqlite:///")
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(f"{path}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _experiment_id(uri: str, name: str) -> str:
+    from mlflow.tracking import MlflowClient
+
+    mlflow_client = MlflowClient(tracking_uri=uri)  # no retries: report a dead store at once
+    found = mlflow_client.get_experiment_by_name(name)
+    if found:
+        return found.experiment_id
+    try:
+        return mlflow_client.create_experiment(name)
+    except Exception:  # another driver created it a moment ago (a server store): use theirs
+        found = mlflow_client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:

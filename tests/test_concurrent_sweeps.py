@@ -21,27 +21,21 @@ def test_two_sweeps_at_once_keep_runs_checkpoints_and_cache_apart(tmp_path):
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "KIP_HOME": str(home), "KIP_CACHE_DIR": str(cache)}
     with ray_head(env) as head:
 
-        def sweep(name: str, lr: str) -> subprocess.Popen:
-            return subprocess.Popen(
-                [sys.executable, "-m", "platform.sweep", str(REPO / "tests" / "specs" / "tiny.yaml"), "--address", head.gcs_address,
-                 "--set", f"name={name}", "--set", f"train.lr={lr}", "--set", "tracking.experiment=shared"],
-                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            )
+        def command(name: str, lr: str) -> list[str]:
+            return [sys.executable, "-m", "platform.sweep", str(REPO / "tests" / "specs" / "tiny.yaml"), "--address", head.gcs_address,
+                    "--set", f"name={name}", "--set", f"train.lr={lr}", "--set", "train.epochs=400", "--set", "eval.every=100", "--set", "tracking.experiment=shared"]
 
-        first, second = sweep("sweep-a", "3e-4"), sweep("sweep-b", "1e-3")
+        first, second = (subprocess.Popen(command(*args), cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                         for args in (("sweep-a", "3e-4"), ("sweep-b", "1e-3")))
         lines = []
-        for line in first.stdout:  # once the first sweep runs, a copy of it must be refused
+        for line in first.stdout:  # while the first sweep runs its trials, a copy of it must be refused
             lines.append(line)
             if line.startswith("[sweep] start"):
                 break
-        copy = subprocess.run(
-            [sys.executable, "-m", "platform.sweep", str(REPO / "tests" / "specs" / "tiny.yaml"), "--address", head.gcs_address,
-             "--set", "name=sweep-a", "--set", "train.lr=3e-4", "--set", "tracking.experiment=shared"],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
-        )
+        copy = subprocess.run(command("sweep-a", "3e-4"), cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
         outputs = {"sweep-a": "".join(lines) + first.communicate(timeout=900)[0], "sweep-b": second.communicate(timeout=900)[0]}
     assert copy.returncode == 2, copy.stdout[-2000:] + copy.stderr[-2000:]
-    assert "this sweep is already running (driver pid" in copy.stderr
+    assert "this sweep is already running (driver pid" in copy.stderr, copy.stderr[-800:]
     for name, process in (("sweep-a", first), ("sweep-b", second)):
         assert process.returncode == 0, outputs[name][-4000:]
 

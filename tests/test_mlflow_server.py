@@ -52,6 +52,7 @@ class MlflowServer:
                         return
             except OSError:
                 time.sleep(0.3)
+        self.kill()  # never leave a half-started server (and its job consumers) behind
         raise RuntimeError(f"mlflow server did not start: {(self.root / 'server.log').read_text()[-2000:]}")
 
     def kill(self) -> None:

@@ -56,10 +56,10 @@ def test_storage_too_small_for_the_checkpoints_is_refused(tmp_path):
 
 
 def test_a_second_driver_of_the_same_sweep_is_refused(tmp_path):
-    with sweep_lock(tmp_path / "sweep"), pytest.raises(UserError, match=r"already running \(driver pid \d+"):  # noqa: SIM117
-        with sweep_lock(tmp_path / "sweep"):
+    with sweep_lock(tmp_path / "sweep.lock"), pytest.raises(UserError, match=r"already running \(driver pid \d+"):  # noqa: SIM117
+        with sweep_lock(tmp_path / "sweep.lock"):
             pass
-    with sweep_lock(tmp_path / "sweep"):  # released when the first driver ends
+    with sweep_lock(tmp_path / "sweep.lock"):  # released when the first driver ends
         pass
 
 
