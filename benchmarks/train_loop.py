@@ -248,4 +248,13 @@ def run(bench: Workbench, settings: Settings) -> tuple[list[Figure], dict[str, f
             f"mean padded length {lengths[name]:.1f} vs {lengths['ar']:.1f} tokens (batch {spec.train.batch_size}); median of the per-chunk "
             f"paired step-time ratios: {1 / per_objective[name]['vs_first']:.3f}",
         ))
+    # The 2.2x target assumes the masked copy doubles the sequence; METHOD.md's prompt and
+    # response texts make it ~3x the tokens, so the cost per token is the fair comparison.
+    per_token = {name: per_objective[name]["step_s"] / (lengths[name] * spec.train.batch_size) for name in objectives}
+    ratio = per_token["masked_ar"] / per_token["ar"]
+    figures.append(Figure(
+        "3", "time per token masked_ar / ar (the 2.2x target restated per token)", per_token["masked_ar"] * 1e6, "us/token",
+        "ar", per_token["ar"] * 1e6, "us/token", ratio, "<= 1.0x", ratio <= 1.0,
+        f"step time / (batch x mean padded length); masked_ar sequences are {lengths['masked_ar'] / lengths['ar']:.2f}x as long as ar's",
+    ))
     return figures, {name: r["step_s"] for name, r in per_objective.items()}
