@@ -80,7 +80,8 @@ class Settings:
     eval_questions: int | None = None
     """None: every test question of the world."""
     stream_epochs: int = 100
-    sweep_epochs: int = 30
+    sweep_epochs: int = 360
+    """About a minute of training per tiny.yaml trial on one core (the target's "trials of a minute")."""
     memory_epochs: int = 20
     max_wait: float = 900.0
     """Seconds to wait, before each benchmark, for the load average to fall below the core count."""
