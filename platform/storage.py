@@ -98,7 +98,7 @@ def check_resumable(experiment: Path) -> None:
     """Refuse to resume from Tune state that a crash or a full disk left empty or unreadable."""
     for path in sorted(experiment.glob("*.json")) + sorted(experiment.glob("*.pkl")):
         try:
-            if path.suffix == ".json":
+            if path.name.startswith("experiment_state-"):  # JSON; the others are pickles
                 json.loads(path.read_text(encoding="utf-8"))
             elif path.stat().st_size == 0:
                 raise ValueError("empty file")

@@ -64,8 +64,17 @@ def test_a_second_driver_of_the_same_sweep_is_refused(tmp_path):
 
 
 def test_damaged_tune_state_is_refused_with_the_way_out(tmp_path):
+    import pickle
+
+    (tmp_path / "search_gen_state-1.json").write_bytes(pickle.dumps({"a": 1}))  # Tune's pickle, .json name
+    (tmp_path / "experiment_state-1.json").write_text('{"trial_data": []}')
+    check_resumable(tmp_path)  # intact state passes
     (tmp_path / "experiment_state-1.json").write_text("")
     with pytest.raises(UserError, match=r"saved state is damaged \(experiment_state-1.json.*--fresh"):
+        check_resumable(tmp_path)
+    (tmp_path / "experiment_state-1.json").write_text('{"trial_data": []}')
+    (tmp_path / "tuner.pkl").write_bytes(b"")
+    with pytest.raises(UserError, match=r"tuner.pkl: empty file"):
         check_resumable(tmp_path)
 
 
