@@ -28,7 +28,9 @@ from platform.paths import state_dir
 from platform.results import markdown
 
 SEED = "train.seed"
-IGNORED_PARAMS = {SEED, "name"}
+IGNORED_PARAMS = {SEED, "name", "data.paraphrases", "objective.paraphrases"}
+"""Not table columns: the seed is aggregated over; the paraphrase settings are shown once, as
+the trial's effective ``paraphrases`` tag (the objective's option, else the data's)."""
 
 
 def trial_runs(uri: str, target: str) -> tuple[list, str | None, str]:
@@ -102,10 +104,20 @@ def aggregate(best: pd.DataFrame) -> pd.DataFrame:
 
 
 def paper_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The readable form: ``forward`` and ``backward`` as mean +- std, with n."""
+    """The readable form: ``forward`` and ``backward`` as mean +- std (just the value when n is
+    1; a dash where a task has no such direction, as math), with n; unset params left blank."""
     shown = table.drop(columns=["forward_mean", "forward_std", "backward_mean", "backward_std"]).copy()
-    shown.insert(len(shown.columns) - 2, "forward", [f"{m:.3f} ± {s:.3f}" for m, s in zip(table.forward_mean, table.forward_std, strict=True)])
-    shown.insert(len(shown.columns) - 2, "backward", [f"{m:.3f} ± {s:.3f}" for m, s in zip(table.backward_mean, table.backward_std, strict=True)])
+    for column in shown.columns[:-2]:
+        shown[column] = shown[column].astype(object).where(shown[column].notna(), "")
+
+    def cell(mean: float, std: float, n: int) -> str:
+        if pd.isna(mean):
+            return "—"
+        return f"{mean:.3f}" if n == 1 else f"{mean:.3f} ± {std:.3f}"
+
+    for name in ("forward", "backward"):
+        values = [cell(m, s, n) for m, s, n in zip(table[f"{name}_mean"], table[f"{name}_std"], table.n, strict=True)]
+        shown.insert(len(shown.columns) - 2, name, values)
     return shown
 
 
