@@ -117,6 +117,6 @@ def build_streams(builder: MicroBatchBuilder, plan: StreamPlan) -> dict[str, Any
     for rank in range(plan.num_workers):
         rows = plan.rows(rank)
         streams[f"train_rank{rank}"] = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows) // 64, 200))).map_batches(
-            builder, batch_size=16, num_cpus=0, concurrency=1, batch_format="numpy"
+            builder, batch_size=16, num_cpus=0, compute=ray.data.TaskPoolStrategy(size=1), batch_format="numpy"
         )
     return streams
