@@ -123,6 +123,9 @@ def init_ray(address: str | None) -> None:
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+    # Tune saves its experiment state (which trials ended) every few seconds by default; a
+    # driver killed in between reruns finished trials on resume. Save at most once a second.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
     kwargs: dict[str, Any] = {"runtime_env": runtime_env(), "logging_level": "WARNING", "log_to_driver": False}
     address = address or os.environ.get("RAY_ADDRESS")
     if address:

@@ -201,9 +201,16 @@ def start_trial_run(
     uri: str, experiment_id: str, parent_id: str, trial_key: str, name: str, spec_dump: dict[str, Any], tags: dict[str, str]
 ) -> str:
     """A trial's child run. A rerun of an unfinished trial (after a resume) replaces the partial
-    run, so each trial has exactly one visible run and its metric histories are not mixed."""
+    run, so each trial has exactly one visible run and its metric histories are not mixed; a
+    finished run is reused as it is."""
     mlflow_client = client(uri)
     existing = find_run(uri, experiment_id, "trial_key", trial_key)
+    if existing and mlflow_client.get_run(existing).info.status == "FINISHED":
+        # The trial ended but the killed driver had not saved that in Tune's state: Tune
+        # restarts it, Ray Train restores its final checkpoint and logs nothing new, so the
+        # complete run is kept (replacing it would leave an empty history).
+        mlflow_client.update_run(existing, status="RUNNING")
+        return existing
     if existing:
         mlflow_client.delete_run(existing)
     run = mlflow_client.create_run(
