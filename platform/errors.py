@@ -19,3 +19,9 @@ class UserError(Exception):
 class ServiceUnavailable(Exception):
     """A service the sweep depends on (the MLflow store) stayed unreachable past its grace
     period: printed as one line, exit code 1 (not the user's input, so not exit 2)."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (its type name if it has none): one-line errors."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -21,7 +21,7 @@ from transformers import (
 )
 
 from platform.chat import INSTRUCTION_TEXTS
-from platform.errors import UserError
+from platform.errors import UserError, first_line
 from platform.spec import ModelSpec, TinyModelConfig
 
 SPECIAL_TOKENS = {
@@ -78,8 +78,7 @@ def load_tokenizer(path: str, spec: ModelSpec) -> PreTrainedTokenizerBase:
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=spec.trust_remote_code)
     except (OSError, ValueError) as error:  # missing files; files of no known tokenizer kind
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"cannot load tokenizer: {first}", where=f"model.path ({path})") from None
+        raise UserError(f"cannot load tokenizer: {first_line(error)}", where=f"model.path ({path})") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
@@ -96,8 +95,7 @@ def check_model(path: str, spec: ModelSpec) -> None:
     try:
         AutoConfig.from_pretrained(path, trust_remote_code=spec.trust_remote_code)
     except (OSError, ValueError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"cannot load the model's config: {first}", where=f"model.path ({path})") from None
+        raise UserError(f"cannot load the model's config: {first_line(error)}", where=f"model.path ({path})") from None
     load_tokenizer(path, spec)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from platform.errors import ServiceUnavailable, UserError
+from platform.errors import ServiceUnavailable, UserError, first_line
 from platform.paths import state_dir
 
 PARENT_TAG = "mlflow.parentRunId"
@@ -45,28 +45,34 @@ def is_transient(error: BaseException) -> bool:
     )
 
 
+def backoff(seconds: float) -> Iterator[None]:
+    """Sleeps of 1, 2, 4 ... 15 s between attempts, yielding after each, for ``seconds`` in all."""
+    deadline = time.monotonic() + seconds
+    delay = 1.0
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(delay, left))
+        delay = min(delay * 2, 15.0)
+        yield
+
+
 def retrying(action: Callable[[], Any], uri: str, seconds: float | None = None) -> Any:
     """``action()``, retried with backoff while the store at ``uri`` is unreachable.
 
     Gives up after ``seconds`` (``tracking.retry_seconds``) with ``ServiceUnavailable``.
     """
     seconds = _retry["seconds"] if seconds is None else seconds
-    deadline = time.monotonic() + seconds
-    delay = 1.0
+    waits = backoff(seconds)
     while True:
         try:
             return action()
         except Exception as error:
             if not is_transient(error):
                 raise
-            left = deadline - time.monotonic()
-            if left <= 0:
+            if next(waits, "out of time") == "out of time":
                 raise ServiceUnavailable(
                     f"MLflow store {redact(uri)} unreachable for {seconds:.0f} s (tracking.retry_seconds): "
-                    f"{str(error).replace(uri, redact(uri)).splitlines()[0][:300]}"
+                    f"{first_line(error).replace(uri, redact(uri))[:300]}"
                 ) from None
-            time.sleep(min(delay, left))
-            delay = min(delay * 2, 15.0)
 
 
 class RetryingClient:
@@ -127,8 +133,7 @@ def check_reachable(uri: str, experiment: str) -> str:
         with _store_setup_lock(uri):
             return _experiment_id(uri, experiment)
     except Exception as error:  # noqa: BLE001 - any failure here means the store is unusable
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"cannot reach the MLflow tracking store {redact(uri)!r}: {first_line.replace(uri, redact(uri))}", where="tracking.uri") from None
+        raise UserError(f"cannot reach the MLflow tracking store {redact(uri)!r}: {first_line(error).replace(uri, redact(uri))}", where="tracking.uri") from None
 
 
 @contextlib.contextmanager
@@ -301,17 +306,14 @@ class TrialLogger:
 
     def close(self) -> None:
         """Send everything queued, waiting out an outage for up to ``tracking.retry_seconds``."""
-        deadline = time.monotonic() + _retry["seconds"]
-        delay = 1.0
+        waits = backoff(_retry["seconds"])
         while not self.flush():
-            if time.monotonic() >= deadline:
+            if next(waits, "out of time") == "out of time":
                 lost = ", ".join(name for name, _ in self.pending)
                 raise ServiceUnavailable(
                     f"MLflow store {redact(self.uri)} unreachable for {_retry['seconds']:.0f} s "
                     f"(tracking.retry_seconds); not logged: {lost}"
                 )
-            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            delay = min(delay * 2, 15.0)
 
 
 def log_sweep_table(uri: str, parent_id: str, paths: dict[str, str]) -> None:
