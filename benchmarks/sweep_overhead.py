@@ -96,9 +96,9 @@ def prepare(spec_path: str, items: list[str]) -> None:
     from platform.sweep import parse_overrides, resolve_models, validate_trials
 
     spec = load_spec(spec_path, parse_overrides(items))
-    _, refs = validate_trials(spec, spec_path)
+    _, refs, _ = validate_trials(spec, spec_path)
     tracking.check_reachable(tracking.tracking_uri(spec.tracking.uri), spec.tracking.experiment)
-    resolve_models(spec, refs)
+    resolve_models(spec, refs, None)
 
 
 def run_prepare(epochs: int, home: Path) -> float:

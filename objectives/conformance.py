@@ -52,9 +52,9 @@ from platform.data.corpus import Corpus, MathProblem
 from platform.data.stream import MicroBatchBuilder, collate
 from platform.data.worlds.name_description import build_world, vocabulary_texts
 from platform.models import (
-    attention_mask_for,
     build_tiny_model,
     build_word_tokenizer,
+    model_inputs,
     set_bidirectional,
 )
 from platform.spec import MaskRatioSpec, TinyModelConfig
@@ -249,7 +249,7 @@ def _train_tiny(objective: Objective, examples: list[Example]) -> Iterator[str]:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
     losses = []
     for step in range(TRAIN_STEPS):
-        logits = model(input_ids=batch["input_ids"], attention_mask=attention_mask_for(model, batch["attention_mask"])).logits
+        logits = model(**model_inputs(model, batch["input_ids"], batch["attention_mask"])).logits
         loss = objective.loss(logits, batch["labels"], batch["weights"])
         if loss.ndim != 0 or not torch.isfinite(loss):
             yield f"step {step}: the loss is {loss}, not a finite scalar"

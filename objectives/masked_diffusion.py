@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from objectives.base import IGNORE, Example, Objective, Sample, mask_tokens
 from platform.chat import prompt_ids
-from platform.models import attention_mask_for
+from platform.models import model_inputs
 
 
 class MaskedDiffusionOptions(BaseModel):
@@ -134,22 +134,22 @@ class MaskedDiffusion(Objective):
     def _answer_batch(self, model: torch.nn.Module, questions: list[str], length: int, max_new_tokens: int) -> list[str]:
         """Sample one batch; answers keep at most ``max_new_tokens`` tokens, like greedy decoding."""
         x, padding = self._initial_batch(questions, length, next(model.parameters()).device)
-        attention = attention_mask_for(model, padding)
         positions = (padding.cumsum(dim=1) - 1).clamp(min=0)  # as in training: real tokens count from 0
+        inputs = model_inputs(model, x, padding, positions)  # holds x itself: steps update it in place
         start = x.shape[1] - length
         block = self.options.block_length
         steps_per_block = max(1, self.options.steps * block // length)
         stop = torch.tensor(self._stop_ids(), device=x.device)
         for lo in range(start, x.shape[1], block):
             for step in range(steps_per_block):
-                if not self._commit_step(model, x, attention, positions, slice(lo, lo + block), steps_per_block - step):
+                if not self._commit_step(model, x, inputs, slice(lo, lo + block), steps_per_block - step):
                     break
             if torch.isin(x[:, start : lo + block], stop).any(dim=1).all():
                 break  # every answer has ended inside committed blocks: later blocks cannot change it
         return [self._decode(row) for row in x[:, start : start + max_new_tokens].tolist()]
 
     def _commit_step(
-        self, model: torch.nn.Module, x: torch.Tensor, attention: torch.Tensor, positions: torch.Tensor, block: slice, steps_left: int
+        self, model: torch.nn.Module, x: torch.Tensor, inputs: dict, block: slice, steps_left: int
     ) -> bool:
         """One sampler step on ``x`` in place; False (no model call) once the block is filled.
 
@@ -161,7 +161,7 @@ class MaskedDiffusion(Objective):
         remaining = masked.sum(dim=1)
         if not remaining.any():
             return False
-        logits = model(input_ids=x, attention_mask=attention, position_ids=positions).logits[:, block].float()
+        logits = model(**inputs).logits[:, block].float()
         logits[..., self.ctx.mask_token_id] = -torch.inf
         confidence, prediction = logits.softmax(dim=-1).max(dim=-1)
         confidence = confidence.masked_fill(~masked, -1.0)

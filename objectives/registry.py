@@ -89,5 +89,5 @@ def instantiate(objective_cls: type[Objective], tokenizer, spec) -> Objective:
     from platform.models import mask_token_id
 
     required = objective_cls.uses_mask_ratio or objective_cls.bidirectional
-    context = Context(tokenizer, ChatFormat.from_tokenizer(tokenizer), mask_token_id(tokenizer, spec.model, required))
+    context = Context(tokenizer, ChatFormat.from_tokenizer(tokenizer, spec.model.system_prompt), mask_token_id(tokenizer, spec.model, required))
     return objective_cls(context, objective_cls.Options(**spec.objective.options()))

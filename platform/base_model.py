@@ -10,13 +10,9 @@ it, written atomically, and shared by every trial of every sweep.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
 import random
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +21,7 @@ import torch
 
 from objectives.base import Context, Objective
 from objectives.registry import load_reference, resolve
+from platform.cache import build_once
 from platform.chat import ChatFormat, qa_ids
 from platform.data.corpus import Corpus
 from platform.data.sources import build_world
@@ -32,10 +29,10 @@ from platform.data.stream import collate
 from platform.data.worlds import vocabulary_texts
 from platform.evaluate import score_questions, summarize
 from platform.models import (
-    attention_mask_for,
     build_tiny_model,
     build_word_tokenizer,
     mask_token_id,
+    model_inputs,
     set_bidirectional,
 )
 from platform.paths import cache_dir
@@ -75,22 +72,11 @@ def _digest(texts: list[str]) -> str:
 def ensure_base_model(spec: ExperimentSpec, family: str = "causal", log=print) -> Path:
     """The cached base model's directory, building it first if needed (once, under a lock)."""
     target = cache_dir() / "base" / f"{family}-{base_key(spec, family)}"
-    if (target / "base_report.json").exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f"{target.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another sweep may be building the same model
-        if (target / "base_report.json").exists():
-            return target
-        log(f"[base] building the embedded base model (cached at {target})")
-        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
-        try:
-            report = _build(spec, family, staging, log)
-            (staging / "base_report.json").write_text(json.dumps(report, indent=2))
-            os.replace(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
+
+    def build(staging: Path) -> dict:
+        return _build(spec, family, staging, log)
+
+    return build_once(target, "base_report.json", build, lambda: log(f"[base] building the embedded base model (cached at {target})"))
 
 
 def _build(spec: ExperimentSpec, family: str, out: Path, log) -> dict:
@@ -119,7 +105,7 @@ def _build(spec: ExperimentSpec, family: str, out: Path, log) -> dict:
         total = 0.0
         for start in range(0, len(samples), cfg.batch_size):
             batch = {k: torch.from_numpy(v) for k, v in collate(samples[start : start + cfg.batch_size], tokenizer.pad_token_id).items()}
-            logits = model(input_ids=batch["input_ids"], attention_mask=attention_mask_for(model, batch["attention_mask"])).logits
+            logits = model(**model_inputs(model, batch["input_ids"], batch["attention_mask"])).logits
             loss = objectives[0].loss(logits, batch["labels"], batch["weights"])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -19,6 +19,10 @@ from platform.spec import ExperimentSpec
 
 def parameter_count(spec: ExperimentSpec) -> float | None:
     """Parameters of the spec's model: from a local config, the tiny config, or the name (8B)."""
+    if spec.model.source == "smollm2":
+        from platform.pretrained import SMOLLM2_PARAMETERS
+
+        return SMOLLM2_PARAMETERS
     if spec.model.source == "embedded":
         tiny = spec.model.tiny
         per_layer = 4 * tiny.hidden_size**2 + 3 * tiny.hidden_size * tiny.intermediate_size

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from transformers import PreTrainedTokenizerBase
 
+from platform.errors import UserError
+
 # The paper's fixed instruction texts (METHOD.md), one place for each.
 MASKED_PASSAGE_INSTRUCTION = "Return the recovered masked passage."
 RECOVERED_PREFIX = "Here is the recovered text:\n\n"
@@ -20,7 +22,9 @@ MASKED_ANSWER_INSTRUCTION = "Return the recovered masked answer."
 FACT_REQUEST = "Tell me a fact."
 INSTRUCTION_TEXTS = (MASKED_PASSAGE_INSTRUCTION, RECOVERED_PREFIX, MASKED_ANSWER_INSTRUCTION, FACT_REQUEST, "Question: Answer:")
 
-_SENTINEL = "\u2063SENTINEL\u2063"
+_SENTINELS = tuple(f"\u2063SENTINEL{i}\u2063" for i in range(3))
+NO_SYSTEM_PROMPT = "none"
+TEMPLATE_SYSTEM_PROMPT = "template"
 
 
 @dataclass(frozen=True)
@@ -28,25 +32,57 @@ class ChatFormat:
     """Token ids of the template around one user turn and one assistant turn."""
 
     user_prefix: tuple[int, ...]
-    """Everything before the user's content (BOS, system header if the template adds one)."""
+    """Everything before the user's content (BOS, the system turn if there is one, the user header)."""
     assistant_header: tuple[int, ...]
     """From the end of the user's content to the start of the assistant's content."""
     end_of_turn: tuple[int, ...]
-    """What closes the assistant turn (e.g. <|eot_id|>): trained, so generation stops."""
+    """What closes the assistant turn (e.g. <|eot_id|>, <|im_end|>): trained, so generation stops."""
 
     @classmethod
-    def from_tokenizer(cls, tokenizer: PreTrainedTokenizerBase) -> ChatFormat:
-        user_only = tokenizer.apply_chat_template(
-            [{"role": "user", "content": _SENTINEL}], tokenize=False, add_generation_prompt=True
-        )
-        both = tokenizer.apply_chat_template(
-            [{"role": "user", "content": _SENTINEL}, {"role": "assistant", "content": _SENTINEL}],
-            tokenize=False,
-        )
-        before, after_user = user_only.split(_SENTINEL)
-        after_assistant = both.split(_SENTINEL)[2]
+    def from_tokenizer(cls, tokenizer: PreTrainedTokenizerBase, system_prompt: str = NO_SYSTEM_PROMPT) -> ChatFormat:
+        """The layout of the tokenizer's own chat template, with ``system_prompt`` as the system turn.
+
+        ``none`` (the default, as the paper's prompts): no system turn, even where the template
+        adds a default one when the conversation has none (SmolLM2, Qwen2.5, Llama 3.1's date
+        block). The user header is then read off a *later* user turn, which no template gives
+        a system turn, and the sequence keeps only the template's BOS text. ``template``: what
+        the template renders for a conversation without a system message. Any other text: that
+        text as the system message.
+        """
+        first, second, third = _SENTINELS
+        user, assistant = {"role": "user", "content": first}, {"role": "assistant", "content": second}
+
+        def render(messages: list[dict[str, str]], generation_prompt: bool) -> str:
+            return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+
+        before_user, after_user = render([user], True).split(first)
+        end_of_turn = render([user, assistant], False).split(second)[1]
+        if system_prompt == NO_SYSTEM_PROMPT:
+            later_turn = render([user, assistant, {"role": "user", "content": third}], True)
+            between = later_turn.split(second)[1].split(third)[0]
+            if not between.startswith(end_of_turn):
+                raise UserError(
+                    "the chat template's turns do not repeat, so a prompt without its system turn cannot be derived; "
+                    "set 'template' or a system text",
+                    where="model.system_prompt",
+                )
+            user_header = between[len(end_of_turn) :].lstrip("\n")
+            before_user = _bos_text(tokenizer, before_user, user_header) + user_header
+        elif system_prompt != TEMPLATE_SYSTEM_PROMPT:
+            before_user = render([{"role": "system", "content": system_prompt}, user], True).split(first)[0]
         encode = _encoder(tokenizer)
-        return cls(tuple(encode(before)), tuple(encode(after_user)), tuple(encode(after_assistant.rstrip("\n")) or ()))
+        return cls(tuple(encode(before_user)), tuple(encode(after_user)), tuple(encode(end_of_turn.rstrip("\n")) or ()))
+
+
+def _bos_text(tokenizer: PreTrainedTokenizerBase, first_prefix: str, user_header: str) -> str:
+    """The BOS text a template puts before the first turn (Llama's <|begin_of_text|>), or "".
+
+    A BOS token that also opens every turn (SmolLM2's <|im_start|>) is part of the header.
+    """
+    bos = tokenizer.bos_token
+    if bos and first_prefix.startswith(bos) and not user_header.startswith(bos):
+        return bos
+    return ""
 
 
 def _encoder(tokenizer: PreTrainedTokenizerBase):

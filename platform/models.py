@@ -8,9 +8,13 @@ the CPU default exercises the production code path.
 
 from __future__ import annotations
 
+import inspect
+from functools import cache
+
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
+    AutoModel,
     AutoModelForCausalLM,
     AutoTokenizer,
     LlamaConfig,
@@ -99,17 +103,31 @@ def check_model(path: str, spec: ModelSpec) -> None:
     load_tokenizer(path, spec)
 
 
+BIDIRECTIONAL_MODEL_TYPES = frozenset({"llada"})
+"""Model types whose checkpoints are bidirectional whatever their config says (LLaDA's remote code)."""
+
+
+def is_bidirectional_checkpoint(config) -> bool:
+    """Whether a checkpoint was trained without a causal mask (a diffusion LM), from its config."""
+    return bool(getattr(config, "bidirectional", False)) or getattr(config, "model_type", None) in BIDIRECTIONAL_MODEL_TYPES
+
+
 def load_pretrained(path: str, spec: ModelSpec) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
-    """Load a checkpoint directory or hub id; remote code runs only if the spec asks for it."""
+    """Load a checkpoint directory or hub id; remote code runs only if the spec asks for it.
+
+    A remote-code model that registers only ``AutoModel`` (LLaDA) is loaded through it.
+    """
     tokenizer = load_tokenizer(path, spec)
+    dtype = torch.bfloat16 if spec.dtype == "bfloat16" else torch.float32
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            path,
-            trust_remote_code=spec.trust_remote_code,
-            dtype=torch.bfloat16 if spec.dtype == "bfloat16" else torch.float32,
-        )
-    except OSError as error:
-        raise UserError(f"cannot load model: {error}", where=f"model.path ({path})") from None
+        try:
+            model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=spec.trust_remote_code, dtype=dtype)
+        except ValueError as error:  # "Unrecognized configuration class ... for AutoModelForCausalLM"
+            if "AutoModelForCausalLM" not in str(error):
+                raise
+            model = AutoModel.from_pretrained(path, trust_remote_code=spec.trust_remote_code, dtype=dtype)
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot load model: {first_line(error)}", where=f"model.path ({path})") from None
     return tokenizer, model
 
 
@@ -141,8 +159,37 @@ def set_bidirectional(model: PreTrainedModel) -> None:
 
 
 def attention_mask_for(model: PreTrainedModel, padding_mask: torch.Tensor) -> torch.Tensor:
-    """The mask to pass the model: 2D for causal models, 4D boolean for bidirectional ones."""
-    if not getattr(model.config, "bidirectional", False):
+    """The mask to pass the model: 2D for causal models, 4D boolean for bidirectional ones.
+
+    Only transformers' own classes get the 4D mask (without it they stay causal); a
+    remote-code model (LLaDA, in ``transformers_modules``) gets the 2D padding mask it takes.
+    """
+    if not getattr(model.config, "bidirectional", False) or not type(model).__module__.startswith("transformers."):
         return padding_mask
     keep = padding_mask.bool()
     return (keep[:, None, None, :] & keep[:, None, :, None]) | torch.eye(keep.shape[1], dtype=torch.bool, device=keep.device)[None, None]
+
+
+def model_inputs(
+    model: PreTrainedModel, input_ids: torch.Tensor, padding_mask: torch.Tensor, position_ids: torch.Tensor | None = None
+) -> dict[str, torch.Tensor | bool]:
+    """Keyword arguments of one forward call, limited to what the model's ``forward`` takes.
+
+    Why: remote-code models differ from transformers' own. LLaDA's forward takes no
+    ``position_ids`` and ignores its padding mask (padding is visible to it, as in its own
+    training recipe) and needs ``use_cache=False``. ``model`` is the unwrapped module.
+    """
+    accepted = _forward_parameters(type(model))
+    inputs: dict[str, torch.Tensor | bool] = {"input_ids": input_ids}
+    if "attention_mask" in accepted:
+        inputs["attention_mask"] = attention_mask_for(model, padding_mask)
+    if position_ids is not None and "position_ids" in accepted:
+        inputs["position_ids"] = position_ids
+    if "use_cache" in accepted:
+        inputs["use_cache"] = False
+    return inputs
+
+
+@cache
+def _forward_parameters(model_type: type) -> frozenset[str]:
+    return frozenset(inspect.signature(model_type.forward).parameters)

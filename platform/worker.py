@@ -23,7 +23,7 @@ from platform import checkpoint
 from platform.data.corpus import Question
 from platform.engine import build_engine
 from platform.evaluate import Prediction, score_questions, summarize
-from platform.models import attention_mask_for, load_pretrained, set_bidirectional
+from platform.models import load_pretrained, model_inputs, set_bidirectional
 from platform.spec import ExperimentSpec
 
 
@@ -100,7 +100,7 @@ def train_loop(config: dict[str, Any]) -> None:
             break
         current_epoch = epoch
         input_ids, labels, padding, weights = (torch.tensor(batch[k][0], device=device) for k in ("input_ids", "labels", "attention_mask", "weights"))
-        logits = engine.model(input_ids=input_ids, attention_mask=attention_mask_for(engine.module, padding)).logits
+        logits = engine.model(**model_inputs(engine.module, input_ids, padding)).logits
         loss = objective.loss(logits, labels, weights)
         engine.step(loss)
         epoch_loss += loss.detach()
