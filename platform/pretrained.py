@@ -90,7 +90,6 @@ def convert_gguf(gguf: Path, out: Path) -> dict:
     """Dequantise ``gguf`` with transformers and save it as an ordinary fp32 checkpoint."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # one "[model] converting" line, not three bars

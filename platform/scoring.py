@@ -1,38 +1,53 @@
 """Answer scoring exactly as the paper: ROUGE-1 recall after its normalisation, math exact match.
 
-Normalisation (METHOD.md): strip, remove punctuation, split into words, drop the stop words
-{a, of, the, and, is, are, be, to, new, on, in, at, an, for}, then unigram recall of the
-reference's words, as a set, case-sensitive. An empty answer scores 0. The unigram recall
-itself is computed by ``rouge-score`` with this tokenizer plugged in.
+The authors' rule (``compute_openQA_recall`` in their ``src/eval_util.py``), step by step
+(``docs/method.md``): strip; *delete* every ASCII punctuation character (``string.punctuation``:
+"free-diver" -> "freediver", "world's" -> "worlds", "3.5" -> "35"); split into words with
+NLTK's word tokenizer (which also splits "cannot" -> "can not", "gonna" -> "gon na" and sets
+curly quotes apart); drop the stop words {a, of, the, and, is, are, be, to, new, on, in, at,
+an, for} whatever their case ("The", "New" too); then unigram recall of the reference's
+remaining words, as sets, case-sensitive; with several references, the best. An answer with
+no words left scores 0 (the authors' ``rouge`` call raises there), and so does a reference
+with none.
+
+Why NLTK's tokenizer class and not ``word_tokenize``: the latter first splits sentences with
+the punkt model, a data download; with the punctuation deleted there is no sentence
+boundary left for punkt to find, so the tokens are the same.
 """
 
 from __future__ import annotations
 
 import re
 import string
+from collections.abc import Sequence
 
-from rouge_score import rouge_scorer
+from nltk.tokenize import NLTKWordTokenizer
 
 STOP_WORDS = frozenset(["a", "of", "the", "and", "is", "are", "be", "to", "new", "on", "in", "at", "an", "for"])
-_PUNCTUATION = re.compile(f"[{re.escape(string.punctuation)}]")
+_DELETE_PUNCTUATION = str.maketrans("", "", string.punctuation)
+_WORDS = NLTKWordTokenizer()
 
 
-class PaperTokenizer:
-    """rouge-score tokenizer: the paper's normalisation, each word once (set overlap)."""
-
-    def tokenize(self, text: str) -> list[str]:
-        words = _PUNCTUATION.sub(" ", text.strip()).split()
-        return list(dict.fromkeys(w for w in words if w not in STOP_WORDS))
+def content_words(text: str) -> list[str]:
+    """The paper's normalisation: punctuation deleted, NLTK words, stop words (any case) dropped."""
+    words = _WORDS.tokenize(text.strip().translate(_DELETE_PUNCTUATION))
+    return [word for word in words if word.lower() not in STOP_WORDS]
 
 
-_SCORER = rouge_scorer.RougeScorer(["rouge1"], tokenizer=PaperTokenizer())
-
-
-def rouge1_recall(answer: str, reference: str) -> float:
-    """Share of the reference's content words that the answer contains (0 for empty answers)."""
-    if not answer.strip():
+def rouge1_recall(answer: str, reference: str | Sequence[str]) -> float:
+    """Share of the reference's content words the answer contains; the best over references."""
+    references = [reference] if isinstance(reference, str) else list(reference)
+    if not references:
+        raise ValueError("rouge1_recall needs at least one reference")
+    predicted = set(content_words(answer))
+    if not predicted:
         return 0.0
-    return float(_SCORER.score(target=reference, prediction=answer)["rouge1"].recall)
+    best = 0.0
+    for text in references:
+        wanted = set(content_words(text))
+        if wanted:
+            best = max(best, len(predicted & wanted) / len(wanted))
+    return best
 
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")

