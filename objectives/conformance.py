@@ -319,13 +319,32 @@ def _all_ints(values: Any) -> bool:
     return all(isinstance(v, Integral) and not isinstance(v, bool) for v in values)
 
 
+def real_model_context(mask_token: str = "<empty_output>") -> Context:
+    """SmolLM2-135M-Instruct's BPE tokenizer and chat template (converted once, cached), with a
+    reserved token as the mask: the kit's checks on a real instruct tokenizer."""
+    from platform.models import load_tokenizer, mask_token_id
+    from platform.pretrained import model_directory
+    from platform.spec import ModelSpec
+
+    spec = ModelSpec(source="smollm2", mask_token=mask_token)
+    tokenizer = load_tokenizer(model_directory(spec), spec)
+    return Context(tokenizer, ChatFormat.from_tokenizer(tokenizer), mask_token_id(tokenizer, spec))
+
+
 def main(argv: list[str]) -> int:
-    """``python -m objectives.conformance NAME_OR_DOTTED_PATH...``: print problems, exit 1 if any."""
+    """``python -m objectives.conformance [--model smollm2] NAME_OR_DOTTED_PATH...``: print problems, exit 1 if any."""
+    import argparse
+
     from objectives.registry import load_reference, resolve
 
+    parser = argparse.ArgumentParser(prog="python -m objectives.conformance", description="Check objectives against the training loop's promises.")
+    parser.add_argument("names", nargs="+", help="objective names or dotted paths (my_pkg.module:MyObjective)")
+    parser.add_argument("--model", choices=["tiny", "smollm2"], default="tiny", help="whose tokenizer: the tiny word-level one or SmolLM2's")
+    args = parser.parse_args(argv)
+    context = real_model_context() if args.model == "smollm2" else None
     failed = False
-    for name in argv:
-        problems = check_objective(load_reference(resolve(name)))
+    for name in args.names:
+        problems = check_objective(load_reference(resolve(name)), context)
         failed = failed or bool(problems)
         print(f"{name}: " + ("conforms" if not problems else "\n  - " + "\n  - ".join(problems)))
     return int(failed)

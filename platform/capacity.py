@@ -34,7 +34,11 @@ def parameter_count(spec: ExperimentSpec) -> float | None:
         hidden, layers = config.get("hidden_size"), config.get("num_hidden_layers")
         inter, vocab = config.get("intermediate_size"), config.get("vocab_size")
         if all(isinstance(v, int) for v in (hidden, layers, inter, vocab)):
-            return layers * (4 * hidden**2 + 3 * hidden * inter) + 2 * vocab * hidden
+            heads = config.get("num_attention_heads") or 1
+            kv_width = hidden * (config.get("num_key_value_heads") or heads) // heads  # grouped-query attention
+            attention = 2 * hidden**2 + 2 * hidden * kv_width
+            embeddings = (1 if config.get("tie_word_embeddings") else 2) * vocab * hidden
+            return layers * (attention + 3 * hidden * inter) + embeddings
     match = re.search(r"(\d+(?:\.\d+)?)[Bb]\b", spec.model.path or "")
     return float(match.group(1)) * 1e9 if match else None
 

@@ -88,6 +88,9 @@ class Engine:
     scheduler: Any
     grad_clip: float | None
     deepspeed: bool = False
+    autocast_dtype: torch.dtype | None = None
+    """bf16 mixed precision without DeepSpeed: fp32 weights and optimizer (the paper's fp32
+    master weights), forward passes under autocast. DeepSpeed's bf16 mode does this itself."""
 
     def step(self, loss: torch.Tensor) -> None:
         if self.deepspeed:
@@ -103,6 +106,12 @@ class Engine:
 
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
+
+    def precision(self):
+        """A context for forward passes (training and generation): bf16 autocast if configured."""
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(next(self.module.parameters()).device.type, dtype=self.autocast_dtype)
 
     def full_parameters(self):
         """A context in which ``module`` holds whole parameters on every rank (for generation).
@@ -146,7 +155,14 @@ def build_engine(spec: ExperimentSpec, model: torch.nn.Module, total_steps: int,
     wrapped = ray.train.torch.prepare_model(model)
     optimizer = build_optimizer(model, spec.train)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_constant(total_steps, spec.train.warmup_ratio))
-    return Engine(wrapped, getattr(wrapped, "module", wrapped), optimizer, scheduler, spec.train.grad_clip)
+    autocast = torch.bfloat16 if spec.model.dtype == "bfloat16" else None
+    return Engine(wrapped, getattr(wrapped, "module", wrapped), optimizer, scheduler, spec.train.grad_clip, autocast_dtype=autocast)
+
+
+def weights_dtype(spec: ExperimentSpec) -> str:
+    """The dtype to load weights in: bf16 only where DeepSpeed keeps fp32 master weights itself;
+    without DeepSpeed, bf16 means fp32 weights under autocast (``Engine.precision``)."""
+    return "bfloat16" if spec.model.dtype == "bfloat16" and spec.resources.strategy == "deepspeed" else "float32"
 
 
 def describe(spec: ExperimentSpec, micro_batch: int, total_steps: int) -> str:

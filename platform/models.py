@@ -112,13 +112,14 @@ def is_bidirectional_checkpoint(config) -> bool:
     return bool(getattr(config, "bidirectional", False)) or getattr(config, "model_type", None) in BIDIRECTIONAL_MODEL_TYPES
 
 
-def load_pretrained(path: str, spec: ModelSpec) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
+def load_pretrained(path: str, spec: ModelSpec, dtype_name: str | None = None) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
     """Load a checkpoint directory or hub id; remote code runs only if the spec asks for it.
 
-    A remote-code model that registers only ``AutoModel`` (LLaDA) is loaded through it.
+    Weights in ``dtype_name`` (default: ``spec.dtype``). A remote-code model that registers
+    only ``AutoModel`` (LLaDA) is loaded through it.
     """
     tokenizer = load_tokenizer(path, spec)
-    dtype = torch.bfloat16 if spec.dtype == "bfloat16" else torch.float32
+    dtype = torch.bfloat16 if (dtype_name or spec.dtype) == "bfloat16" else torch.float32
     try:
         try:
             model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=spec.trust_remote_code, dtype=dtype)

@@ -49,10 +49,11 @@ def best_row(history: pd.DataFrame) -> pd.Series | None:
 SHOWN = {"objective.name", "train.lr", "train.seed"}
 
 
-def results_table(results, spec) -> ResultsTable:
+def results_table(results, spec, interrupted: set[str] | frozenset[str] = frozenset()) -> ResultsTable:
     """From a Tune ResultGrid: one row per trial, sorted by objective then learning rate.
 
-    Values a trial did not vary come from the sweep's spec.
+    Values a trial did not vary come from the sweep's spec; ``interrupted`` are the trial ids
+    a Ctrl-C stopped mid-way (their best epoch so far is shown, status ``interrupted``).
     """
     defaults = {"objective.name": spec.objective.name, "train.lr": spec.train.lr, "train.seed": spec.train.seed}
     # Tune's own trial states (finished before an interruption, or not): by trial directory name
@@ -74,7 +75,7 @@ def results_table(results, spec) -> ResultsTable:
             "mean_acc": float(best.get("mean_acc", float("nan"))) if best is not None else float("nan"),
             "best_epoch": int(best["epoch"]) if best is not None else -1,
             "wall_time_s": float(history["wall_time"].max()) if history is not None and "wall_time" in history else float("nan"),
-            "status": "error" if result.error else status.get(Path(result.path).name, "ok"),
+            "status": "interrupted" if Path(result.path).name in interrupted else "error" if result.error else status.get(Path(result.path).name, "ok"),
         })
     frame = pd.DataFrame(rows, columns=COLUMNS).sort_values(["objective", "lr"], kind="stable").reset_index(drop=True)
     return ResultsTable(frame)

@@ -187,9 +187,13 @@ def run_sweep(args, spec: ExperimentSpec, searcher, refs, model_dirs, identifier
 
     context = SweepContext(spec.model_dump(mode="json"), identifier, model_dirs, refs, uri, experiment_id, parent, storage)
     started = time.time()
+    from platform.interrupts import GracefulInterrupt
+
     try:
-        results, finished = run_tuner(spec, context, searcher, storage, identifier, fresh=args.fresh)
-    except KeyboardInterrupt:  # a second Ctrl-C, or one before Tune installed its handler
+        with GracefulInterrupt() as interrupt:
+            results, finished = run_tuner(spec, context, searcher, storage, identifier, fresh=args.fresh)
+    except KeyboardInterrupt:  # a second Ctrl-C: quit at once
+        tracking.close_interrupted_trials(uri, experiment_id, parent)
         tracking.end_run(uri, parent, "KILLED")
         print(f"\nInterrupted. Run the same command again to resume ({Path(storage) / identifier}).", flush=True)
         return 130
@@ -203,18 +207,19 @@ def run_sweep(args, spec: ExperimentSpec, searcher, refs, model_dirs, identifier
         raise
     from platform.results import results_table, write_results
 
-    table = results_table(results, spec)
+    stopped = tracking.close_interrupted_trials(uri, experiment_id, parent) if interrupt.requested else set()
+    table = results_table(results, spec, interrupted=stopped)
     paths = write_results(table, Path(storage) / identifier)
-    errors = sum(1 for r in results if r.error)
-    interrupted = finished < searcher.total_trials
+    errors = sum(1 for r in results if r.error and Path(r.path).name not in stopped)
+    finished -= len(stopped)
+    interrupted = interrupt.requested or finished < searcher.total_trials
     tracking_failure = close_parent_run(uri, parent, paths, "KILLED" if interrupted else "FAILED" if errors else "FINISHED")
     print()
     print(table.to_markdown())
     print(f"\n{len(results)} trials in {time.time() - started:.0f}s ({errors} failed). Table: {paths['markdown']}")
     if interrupted:
         print(f"Interrupted: {finished} of {searcher.total_trials} trials finished. Run the same command again to resume.")
-    print(f"MLflow runs: {tracking.redact(uri)} (experiment {spec.tracking.experiment!r}); browse with:")
-    print(f"  mlflow ui --backend-store-uri {tracking.redact(uri)} --host 127.0.0.1 --port 5000")
+    print(f"MLflow runs: {tracking.redact(uri)} (experiment {spec.tracking.experiment!r}); {tracking.browse_hint(uri)}")
     if tracking_failure:
         print(tracking_failure)
     return 130 if interrupted else 1 if errors or tracking_failure else 0

@@ -16,6 +16,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -104,6 +105,16 @@ def tracking_uri(configured: str | None) -> str:
     if "://" not in uri:  # a bare path means a file store directory
         return f"file://{os.path.abspath(uri)}"
     return uri
+
+
+def browse_hint(uri: str) -> str:
+    """How to look at the runs, runnable as printed: a local store needs ``mlflow ui`` (from the
+    platform's own environment, which may not be on PATH); a server is already a UI."""
+    if uri.startswith(("http://", "https://")):
+        return f"open {redact(uri)} in a browser"
+    mlflow = Path(sys.executable).with_name("mlflow")
+    command = os.path.relpath(mlflow) if mlflow.exists() and not os.path.relpath(mlflow).startswith("..") else f"{sys.executable} -m mlflow"
+    return f"browse with:\n  {command} ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"
 
 
 def redact(uri: str) -> str:
@@ -314,6 +325,26 @@ class TrialLogger:
                     f"MLflow store {redact(self.uri)} unreachable for {_retry['seconds']:.0f} s "
                     f"(tracking.retry_seconds); not logged: {lost}"
                 )
+
+
+INTERRUPTED = "interrupted (Ctrl-C); the rerun of the same command resumes it from its last checkpoint"
+
+
+def close_interrupted_trials(uri: str, experiment_id: str, parent_id: str) -> set[str]:
+    """After a Ctrl-C: the sweep's trial runs still RUNNING (their trial was stopped mid-way,
+    from outside) are marked KILLED with the reason; returns their Tune trial ids."""
+    runs = client(uri).search_runs([experiment_id], filter_string=f"tags.{PARENT_TAG} = '{parent_id}'")
+    stopped = set()
+    for run in runs:
+        # a trial stopped from outside is left RUNNING, or FAILED by its own handler when its
+        # actor died under it first; either way it was interrupted, not broken
+        died = run.info.status == "FAILED" and "ActorDiedError" in run.data.tags.get("error", "")
+        if run.info.status != "RUNNING" and not died:
+            continue
+        client(uri).set_tag(run.info.run_id, "stop_reason", INTERRUPTED)
+        end_run(uri, run.info.run_id, "KILLED")
+        stopped.add(run.data.tags.get("trial_key", "").rsplit("/", 1)[-1])
+    return stopped
 
 
 def log_sweep_table(uri: str, parent_id: str, paths: dict[str, str]) -> None:

@@ -21,7 +21,7 @@ import torch
 from objectives.registry import instantiate, load_reference
 from platform import checkpoint
 from platform.data.corpus import Question
-from platform.engine import build_engine
+from platform.engine import build_engine, weights_dtype
 from platform.evaluate import Prediction, score_questions, summarize
 from platform.models import load_pretrained, model_inputs, set_bidirectional
 from platform.spec import ExperimentSpec
@@ -40,7 +40,7 @@ def train_loop(config: dict[str, Any]) -> None:
     context = ray.train.get_context()
     rank, world_size = context.get_world_rank(), context.get_world_size()
 
-    tokenizer, model = load_pretrained(config["model_dir"], spec.model)
+    tokenizer, model = load_pretrained(config["model_dir"], spec.model, weights_dtype(spec))
     objective = instantiate(load_reference(config["objective_ref"]), tokenizer, spec)
     if objective.bidirectional:
         set_bidirectional(model)
@@ -59,7 +59,7 @@ def train_loop(config: dict[str, Any]) -> None:
     eval_epochs = set(spec.eval_epochs())
     started = time.time()
     epoch_loss, epoch_steps = torch.zeros((), device=device), 0
-    tokens_seen = torch.tensor(state.tokens_seen)
+    tokens_seen = torch.tensor(state.tokens_seen, device=device)
 
     def end_of_epoch(epoch: int) -> bool:
         """After 0-based ``epoch`` (-1: before training): evaluate, log, checkpoint, report.
@@ -100,7 +100,8 @@ def train_loop(config: dict[str, Any]) -> None:
             break
         current_epoch = epoch
         input_ids, labels, padding, weights = (torch.tensor(batch[k][0], device=device) for k in ("input_ids", "labels", "attention_mask", "weights"))
-        logits = engine.model(**model_inputs(engine.module, input_ids, padding)).logits
+        with engine.precision():
+            logits = engine.model(**model_inputs(engine.module, input_ids, padding)).logits
         loss = objective.loss(logits, labels, weights)
         engine.step(loss)
         epoch_loss += loss.detach()
@@ -152,7 +153,7 @@ class Evaluation:
         """(test predictions, metrics of every set plus ``selection_acc``)."""
         metrics: dict[str, float] = {}
         predictions: list[Prediction] = []
-        with self.engine.full_parameters():
+        with self.engine.full_parameters(), self.engine.precision():
             for prefix, questions in self.sets.items():
                 if questions:
                     answered = self.answer(questions)

@@ -86,3 +86,36 @@ def test_killed_worker_restarts_from_the_last_checkpoint(tmp_path, cache_dir):
     # evaluated before the kill (in epoch 3), then resumed from the last persisted checkpoint:
     # every epoch is in the history; one evaluated after that checkpoint may appear twice
     assert sorted(set(steps)) == [1, 2, 3, 4] and len(steps) <= 5, steps
+
+
+@pytest.mark.parametrize("target", ["driver", "process-group"])
+def test_ctrl_c_while_a_trial_trains_is_reported_as_an_interrupt(tmp_path, cache_dir, target):
+    """SIGINT mid-trial (to the driver, or to its process group as a terminal sends it): exit 130,
+    the resume hint, the trial listed as interrupted and its run KILLED, the sweep run KILLED."""
+    env = {**os.environ, "KIP_HOME": str(tmp_path)}
+    args = [sys.executable, "-m", "platform.sweep", str(REPO / "tests" / "specs" / "tiny.yaml"), "--set", "train.epochs=300",
+            "--set", "eval.every=30", "--set", "search.grid={objective.name: [ar]}", "--set", "tracking.experiment=ctrl-c"]
+    driver = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines = []
+    for line in driver.stdout:
+        lines.append(line)
+        if " epoch   30/300" in line:  # training, not yet finished
+            os.killpg(driver.pid, signal.SIGINT) if target == "process-group" else driver.send_signal(signal.SIGINT)
+            break
+    rest, _ = driver.communicate(timeout=300)
+    output = "".join(lines) + rest
+    assert driver.returncode == 130, output[-3000:]
+    assert "Run the same command again to resume" in output and "Tuner.restore" not in output
+    table = [line for line in output.splitlines() if line.startswith("| ")][1:]
+    assert len(table) == 1 and table[0].rstrip(" |").endswith("interrupted"), table
+    assert "(0 failed)" in output
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("ctrl-c")
+    runs = {r.data.tags["kind"]: r for r in client.search_runs([experiment.experiment_id])}
+    assert runs["sweep"].info.status == "KILLED"
+    assert runs["trial"].info.status == "KILLED" and runs["trial"].data.tags["stop_reason"].startswith("interrupted")
+    if target == "process-group":  # and the rerun resumes and finishes it
+        again = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
+        assert again.returncode == 0 and "resuming" in again.stdout, again.stdout[-3000:] + again.stderr[-2000:]
+        _, finished = trial_runs(tmp_path, "ctrl-c")
+        assert len(finished) == 1 and finished[0].info.status == "FINISHED"
