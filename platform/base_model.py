@@ -69,9 +69,14 @@ def _digest(texts: list[str]) -> str:
     return hashlib.sha256("\n".join(texts).encode()).hexdigest()
 
 
+def base_model_path(spec: ExperimentSpec, family: str) -> Path:
+    """Where the base model of this spec and family is (or will be) cached."""
+    return cache_dir() / "base" / f"{family}-{base_key(spec, family)}"
+
+
 def ensure_base_model(spec: ExperimentSpec, family: str = "causal", log=print) -> Path:
     """The cached base model's directory, building it first if needed (once, under a lock)."""
-    target = cache_dir() / "base" / f"{family}-{base_key(spec, family)}"
+    target = base_model_path(spec, family)
 
     def build(staging: Path) -> dict:
         return _build(spec, family, staging, log)

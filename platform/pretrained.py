@@ -52,15 +52,14 @@ def smollm2_gguf() -> Path:
     return path
 
 
-def model_directory(spec: ModelSpec, log=print) -> str:
-    """The checkpoint every trial of this spec starts from (converted first if needed)."""
-    if spec.source == "smollm2":
-        return str(ensure_converted(smollm2_gguf(), log))
-    if spec.source == "gguf":
-        path = Path(spec.path or "").expanduser()
-        if not path.is_file():
+def model_directory(spec: ModelSpec, log=print, convert: bool = True) -> str:
+    """The checkpoint every trial of this spec starts from (converted first if needed; with
+    ``convert=False`` only where it will be, as the dry run shows it)."""
+    if spec.source in ("smollm2", "gguf"):
+        gguf = smollm2_gguf() if spec.source == "smollm2" else Path(spec.path or "").expanduser().resolve()
+        if not gguf.is_file():
             raise UserError("GGUF file not found", where=f"model.path ({spec.path})")
-        return str(ensure_converted(path.resolve(), log))
+        return str(ensure_converted(gguf, log) if convert else converted_path(gguf))
     if spec.source == "huggingface":
         path = spec.path or ""
         return os.path.abspath(path) if os.path.exists(path) else path  # else a hub id (network or HF cache)
@@ -75,10 +74,15 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def converted_path(gguf: Path) -> Path:
+    """Where the conversion of ``gguf`` is cached: keyed by its content and the conversion."""
+    key = hashlib.sha256(f"{CONVERSION_VERSION}:{file_digest(gguf)}".encode()).hexdigest()[:16]
+    return cache_dir() / "models" / f"{gguf.stem}-{key}"
+
+
 def ensure_converted(gguf: Path, log=print) -> Path:
     """The plain Hugging Face directory converted from ``gguf`` (once per file content)."""
-    key = hashlib.sha256(f"{CONVERSION_VERSION}:{file_digest(gguf)}".encode()).hexdigest()[:16]
-    target = cache_dir() / "models" / f"{gguf.stem}-{key}"
+    target = converted_path(gguf)
 
     def announce() -> None:
         log(f"[model] converting {gguf.name} to a Hugging Face directory (one time, about a minute; cached at {target})")

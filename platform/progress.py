@@ -22,6 +22,7 @@ class CompactProgress(Callback):
         self.epochs = epochs
         self.started = time.time()
         self.best: dict[str, float] = {}
+        self.queued: dict[str, int] = {}
 
     def _label(self, trial) -> str:
         from platform.trial import trial_name
@@ -44,6 +45,17 @@ class CompactProgress(Callback):
             f"loss {result.get('loss', float('nan')):.3f}  best {self.best[trial.trial_id]:.2f}  trial eta {eta:4.0f}s",
             flush=True,
         )
+        self._tracking_state(trial, int(result.get("mlflow_queued", 0)))
+
+    def _tracking_state(self, trial, queued: int) -> None:
+        """The trial's MLflow outage as it happens (its worker queues records while the store is down)."""
+        before = self.queued.get(trial.trial_id, 0)
+        self.queued[trial.trial_id] = queued
+        if queued and not before:
+            print(f"[sweep] {self._label(trial)}  MLflow store unreachable: {queued} record(s) queued, "
+                  "training goes on and retries each evaluation", flush=True)
+        elif before and not queued:
+            print(f"[sweep] {self._label(trial)}  MLflow store reachable again: queued records sent", flush=True)
 
     @staticmethod
     def _finished(trials: list, current) -> int:
@@ -51,6 +63,7 @@ class CompactProgress(Callback):
         return sum(1 for t in trials if t is current or t.status in ("TERMINATED", "ERROR"))
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info: Any) -> None:
+        self._tracking_state(trial, 0)  # a trial ends only once its queue reached MLflow
         print(f"[sweep] done   {self._label(trial)}  ({self._finished(trials, trial)}/{self.total} trials, {time.time() - self.started:.0f}s)", flush=True)
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info: Any) -> None:

@@ -174,31 +174,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    uri = tracking.tracking_uri(args.tracking_uri)
-    runs, parent, _ = trial_runs(uri, args.target)
+def build_report(uri: str, target: str, out: Path) -> list[Path]:
+    """Write the report of ``target`` into ``out`` and attach it to the sweep's run; its files."""
+    runs, parent, _ = trial_runs(uri, target)
     if not runs:
-        raise UserError(f"{args.target!r} has no trial runs yet")
+        raise UserError(f"{target!r} has no trial runs yet")
     history = histories(uri, runs)
     best = best_epochs(history)
     table = aggregate(best)
-    out = Path(args.out) if args.out else state_dir() / "reports" / args.target
     out.mkdir(parents=True, exist_ok=True)
-    shown = paper_table(table)
     (out / "report.md").write_text(
-        f"# {args.target}\n\nBest evaluated epoch per trial by mean(forward, backward) on the {selected_on(runs)} "
-        f"questions; mean ± std over seeds.\n\n{markdown(shown)}\n"
+        f"# {target}\n\nBest evaluated epoch per trial by mean(forward, backward) on the {selected_on(runs)} "
+        f"questions; mean ± std over seeds ({len(runs)} trials).\n\n{markdown(paper_table(table))}\n"
     )
     table.to_csv(out / "report.csv", index=False)
     best.to_csv(out / "best_epochs.csv", index=False)
-    written = figures(history, best, out)
+    written = [out / "report.md", out / "report.csv", *figures(history, best, out)]
     if parent:
         client = tracking.client(uri)
-        for path in [out / "report.md", out / "report.csv", *written]:
+        for path in written:
             client.log_artifact(parent, str(path), "report")
-    print(markdown(shown))
-    print(f"\nReport: {out / 'report.md'} ({len(runs)} trials); figures: {', '.join(p.name for p in written)}")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    uri = tracking.tracking_uri(args.tracking_uri)
+    out = Path(args.out) if args.out else state_dir() / "reports" / args.target
+    written = build_report(uri, args.target, out)
+    print((out / "report.md").read_text().split("\n\n", 2)[-1].rstrip())
+    print(f"\nReport: {out / 'report.md'}; figures: {', '.join(p.name for p in written if p.suffix == '.png')}")
     return 0
 
 

@@ -81,6 +81,23 @@ def results_table(results, spec, interrupted: set[str] | frozenset[str] = frozen
     return ResultsTable(frame)
 
 
+def summary_metrics(table: ResultsTable) -> dict[str, float]:
+    """The sweep's answer as metrics of its parent run: per objective, the best trial's forward,
+    backward and mean accuracy (by mean accuracy at each trial's best epoch) and its lr; and the
+    best overall as ``best_*`` (the names trial runs use, so one UI column shows both)."""
+    frame = table.frame[table.frame["status"] == "ok"].dropna(subset=["mean_acc"])
+    summary: dict[str, float] = {}
+    for objective, rows in frame.groupby("objective"):
+        best = rows.loc[rows["mean_acc"].idxmax()]
+        for key in ("forward_acc", "backward_acc", "mean_acc", "lr"):
+            summary[f"{objective}.{key}"] = float(best[key])
+    if not frame.empty:
+        best = frame.loc[frame["mean_acc"].idxmax()]
+        summary.update({f"best_{key}": float(best[key]) for key in ("forward_acc", "backward_acc", "mean_acc")})
+        summary["best_epoch"] = float(best["best_epoch"])
+    return summary
+
+
 def write_results(table: ResultsTable, directory: Path) -> dict[str, str]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": str(directory / "results.md"), "csv": str(directory / "results.csv")}

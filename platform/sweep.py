@@ -147,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     from platform.search import GridCrossSearcher
 
     searcher = GridCrossSearcher(spec.search, applies(spec, refs), seed=spec.train.seed)
-    if args.dry_run:
-        identifier = sweep_id(spec)
+    if args.dry_run:  # the same id the run will use: model directories named, not built
+        identifier = sweep_id(spec, planned_model_dirs(spec, refs))
         print(dry_run_report(spec, identifier, cells, refs, searcher.total_trials))
         return 0
 
@@ -205,7 +205,7 @@ def run_sweep(args, spec: ExperimentSpec, searcher, refs, model_dirs, identifier
                   "command again to resume.", file=sys.stderr, flush=True)
             return 1
         raise
-    from platform.results import results_table, write_results
+    from platform.results import results_table, summary_metrics, write_results
 
     stopped = tracking.close_interrupted_trials(uri, experiment_id, parent) if interrupt.requested else set()
     table = results_table(results, spec, interrupted=stopped)
@@ -213,7 +213,9 @@ def run_sweep(args, spec: ExperimentSpec, searcher, refs, model_dirs, identifier
     errors = sum(1 for r in results if r.error and Path(r.path).name not in stopped)
     finished -= len(stopped)
     interrupted = interrupt.requested or finished < searcher.total_trials
-    tracking_failure = close_parent_run(uri, parent, paths, "KILLED" if interrupted else "FAILED" if errors else "FINISHED")
+    if not interrupted:
+        paths.update(sweep_report(uri, identifier, Path(storage) / identifier / "report"))
+    tracking_failure = close_parent_run(uri, parent, paths, summary_metrics(table), "KILLED" if interrupted else "FAILED" if errors else "FINISHED")
     print()
     print(table.to_markdown())
     print(f"\n{len(results)} trials in {time.time() - started:.0f}s ({errors} failed). Table: {paths['markdown']}")
@@ -225,14 +227,27 @@ def run_sweep(args, spec: ExperimentSpec, searcher, refs, model_dirs, identifier
     return 130 if interrupted else 1 if errors or tracking_failure else 0
 
 
-def close_parent_run(uri: str, parent: str, paths: dict[str, str], status: str) -> str | None:
+def sweep_report(uri: str, identifier: str, out: Path) -> dict[str, str]:
+    """The paper-style report of the finished sweep (``python -m platform.report``), written
+    next to its results; its files are attached to the sweep's run with the table. A report
+    that cannot be made (an MLflow hiccup) is said, never fatal: the table is already written."""
+    from platform.report import build_report
+
+    try:
+        return {path.name: str(path) for path in build_report(uri, identifier, out)}
+    except (ServiceUnavailable, UserError, OSError, ValueError) as error:
+        print(f"[sweep] report not written ({error}); `python -m platform.report {identifier}` makes it later", flush=True)
+        return {}
+
+
+def close_parent_run(uri: str, parent: str, paths: dict[str, str], summary: dict[str, float], status: str) -> str | None:
     """Attach the table to the sweep's run and end it; a message if the store stayed unreachable.
 
     The table is on disk already, so an MLflow outage at the very end loses nothing: the
     user is told, and the exit code says the sweep is not fully recorded.
     """
     try:
-        tracking.log_sweep_table(uri, parent, paths)
+        tracking.log_sweep_table(uri, parent, paths, summary)
         tracking.end_run(uri, parent, status)
     except ServiceUnavailable:
         return (f"MLflow store {tracking.redact(uri)} unreachable at the end of the sweep: the sweep's run was "
@@ -251,6 +266,19 @@ def prepare_pretrained(spec: ExperimentSpec) -> str | None:
     path = model_directory(spec.model, log=lambda line: print(line, flush=True))
     check_model(path, spec.model)
     return path
+
+
+def planned_model_dirs(spec: ExperimentSpec, refs: dict[str, str]) -> dict[str, str]:
+    """The model directory per family that ``resolve_models`` will return, without building any."""
+    from objectives.registry import load_reference
+    from platform.base_model import base_model_path, family_of
+
+    families = sorted({family_of(load_reference(ref)) for ref in refs.values()})
+    if spec.model.source != "embedded":
+        from platform.pretrained import model_directory
+
+        return dict.fromkeys(families, model_directory(spec.model, convert=False))
+    return {family: str(base_model_path(spec, family)) for family in families}
 
 
 def resolve_models(spec: ExperimentSpec, refs: dict[str, str], pretrained: str | None) -> dict[str, str]:

@@ -144,7 +144,22 @@ def check_reachable(uri: str, experiment: str) -> str:
         with _store_setup_lock(uri):
             return _experiment_id(uri, experiment)
     except Exception as error:  # noqa: BLE001 - any failure here means the store is unusable
-        raise UserError(f"cannot reach the MLflow tracking store {redact(uri)!r}: {first_line(error).replace(uri, redact(uri))}", where="tracking.uri") from None
+        raise UserError(f"cannot reach the MLflow tracking store {redact(uri)!r}: {short_reason(error, uri)}", where="tracking.uri") from None
+
+
+_NETWORK_REASONS = ("Connection refused", "Name or service not known", "timed out", "No route to host", "Connection reset")
+
+
+def short_reason(error: BaseException, uri: str) -> str:
+    """One short clause for why a store failed: the network reason under urllib3's retry
+    chatter ("Max retries exceeded with url: ... (Caused by NewConnectionError(...")), else the
+    error's first line, at most 200 characters, credentials redacted."""
+    text = str(error)
+    reason = next((r for r in _NETWORK_REASONS if r in text), None)
+    if reason:
+        return f"{reason.lower()} (is the MLflow server running at that address?)"
+    line = first_line(error).replace(uri, redact(uri))
+    return line if len(line) <= 200 else line[:197] + "..."
 
 
 @contextlib.contextmanager
@@ -169,12 +184,16 @@ def _experiment_id(uri: str, name: str) -> str:
     if found:
         return found.experiment_id
     try:
-        return mlflow_client.create_experiment(name)
+        # a model-training experiment: the UI opens on its runs, not on the GenAI traces overview
+        return mlflow_client.create_experiment(name, tags={EXPERIMENT_KIND_TAG: "custom_model_development"})
     except Exception:  # another driver created it a moment ago (a server store): use theirs
         found = mlflow_client.get_experiment_by_name(name)
         if found is None:
             raise
         return found.experiment_id
+
+
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -254,6 +273,10 @@ def end_run(uri: str, run_id: str, status: str, error: str | None = None) -> Non
     mlflow_client.set_terminated(run_id, status=status)
 
 
+BEST_KEYS = ("forward_acc", "backward_acc", "mean_acc", "selection_acc", "val_forward_acc", "val_backward_acc", "val_mean_acc")
+"""Logged again as ``best_<key>`` (and ``best_epoch``) whenever the selection accuracy improves."""
+
+
 class TrialLogger:
     """Used by the rank-0 worker: per-epoch metrics, and the best epoch's predictions.
 
@@ -285,10 +308,16 @@ class TrialLogger:
             for key, value in metrics.items()
             if isinstance(value, (int, float)) and math.isfinite(value)
         ]
-        self.pending.append((f"epoch {epoch} metrics", lambda: self.client.log_batch(self.run_id, metrics=items)))
         mean = metrics.get("selection_acc", -math.inf)
-        if mean > self.best:
+        improved = mean > self.best
+        if improved:
             self.best = mean
+            # the result so far as metrics of its own, logged first (the UI's run list and
+            # compare page show them first): the best epoch, the paper's number, not the last
+            best = [Metric(f"best_{key}", float(metrics[key]), now, epoch) for key in BEST_KEYS if key in metrics]
+            items = [*best, Metric("best_epoch", float(epoch), now, epoch), *items]
+        self.pending.append((f"epoch {epoch} metrics", lambda: self.client.log_batch(self.run_id, metrics=items)))
+        if improved:
             text = "".join(json.dumps({**p.__dict__, "epoch": epoch}) + "\n" for p in predictions)
             self.pending = [item for item in self.pending if item[0] != "predictions"]  # only the best counts
             self.pending.append(("predictions", lambda: self.client.log_text(self.run_id, text, "predictions_best_epoch.jsonl")))
@@ -347,8 +376,15 @@ def close_interrupted_trials(uri: str, experiment_id: str, parent_id: str) -> se
     return stopped
 
 
-def log_sweep_table(uri: str, parent_id: str, paths: dict[str, str]) -> None:
-    """Attach the sweep's results table (Markdown and CSV) to its parent run."""
+def log_sweep_table(uri: str, parent_id: str, paths: dict[str, str], summary: dict[str, float]) -> None:
+    """Attach the sweep's results table (Markdown and CSV) to its parent run, with its summary
+    metrics (the best trial per objective), so the parent row of the UI answers the sweep."""
+    from mlflow.entities import Metric
+
     mlflow_client = client(uri)
     for path in paths.values():
         mlflow_client.log_artifact(parent_id, path)
+    now = int(time.time() * 1000)
+    metrics = [Metric(key, value, now, 0) for key, value in summary.items() if math.isfinite(value)]
+    for start in range(0, len(metrics), 100):
+        mlflow_client.log_batch(parent_id, metrics=metrics[start : start + 100])

@@ -55,9 +55,11 @@ def trial_name(overrides: dict[str, Any]) -> str:
     return " ".join(parts) or "trial"
 
 
-def trial_tags(spec: ExperimentSpec, objective, sweep_id: str) -> dict[str, str]:
-    """The trial run's MLflow tags: what it trained, on what, and whether remote code ran."""
+def trial_tags(spec: ExperimentSpec, objective, sweep_id: str, varied: tuple[str, ...] = ()) -> dict[str, str]:
+    """The trial run's MLflow tags: what it trained, on what, what the sweep varies (the fields
+    to compare runs by, among the spec's many params), and whether remote code ran."""
     return {
+        **({"varied": ", ".join(sorted(varied))} if varied else {}),
         "objective": spec.objective.name,
         "dataset": spec.data.name,
         "paraphrases": objective.paraphrases or spec.data.paraphrases,
@@ -83,7 +85,7 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
     model_dir = context.model_dirs[family_of(objective_cls)]
     tokenizer = load_tokenizer(model_dir, spec.model)
     objective = instantiate(objective_cls, tokenizer, spec)
-    tags = trial_tags(spec, objective, context.sweep_id)
+    tags = trial_tags(spec, objective, context.sweep_id, tuple(overrides))
     run_id = tracking.start_trial_run(
         context.tracking_uri, context.experiment_id, context.parent_run_id, f"{context.sweep_id}/{trial_id}", name, spec.model_dump(mode="json"), tags
     )

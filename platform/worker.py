@@ -82,6 +82,7 @@ def train_loop(config: dict[str, Any]) -> None:
         state.tokens_seen = int(tokens_seen)
         if logger:
             logger.log_epoch(metrics, epoch + 1, predictions)
+            metrics["mlflow_queued"] = len(logger.pending)  # to Tune only: the driver's console says so
         report(metrics, engine, state, rank, spec.checkpoint.enabled)
         epoch_loss, epoch_steps = torch.zeros((), device=device), 0
         return spec.eval.patience is not None and state.evaluations_since_best >= spec.eval.patience

@@ -101,6 +101,9 @@ def test_metrics_logged_during_a_server_outage_reach_mlflow(server, tmp_path, ca
     rest, _ = driver.communicate(timeout=300)
     output = "".join(lines) + rest
     assert driver.returncode == 0, output[-3000:]
+    # the driver's console says what happened, as it happens
+    assert "MLflow store unreachable" in output and "MLflow store reachable again" in output, output[-3000:]
+    assert f"open {server.uri} in a browser" in output and "mlflow ui --backend-store-uri http" not in output
 
     client = MlflowClient(tracking_uri=server.uri)
     experiment = client.get_experiment_by_name("outage")

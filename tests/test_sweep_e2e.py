@@ -61,6 +61,40 @@ def test_mlflow_has_parent_and_child_runs_with_histories(sweep_run):
     assert {"results.md", "results.csv"} <= {a.path for a in client.list_artifacts(parents[0].info.run_id)}
 
 
+def test_mlflow_shows_each_trials_best_epoch_and_the_sweeps_answer(sweep_run):
+    """The UI's first sight: per trial its best epoch's accuracies as metrics of their own (not
+    only the last epoch's), the varied fields named; the sweep's run the best per objective,
+    with the table and the report attached; a model-training experiment (opens on its runs)."""
+    home, _, _ = sweep_run
+    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("tiny-test")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    runs = client.search_runs([experiment.experiment_id])
+    children = [r for r in runs if r.data.tags.get("kind") == "trial"]
+    for run in children:
+        history = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "selection_acc")}
+        best_epoch = max(history, key=lambda step: (history[step], -step))  # the first epoch reaching the best
+        assert run.data.metrics["best_epoch"] == best_epoch
+        assert run.data.metrics["best_selection_acc"] == history[best_epoch]
+        forward = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "forward_acc")}
+        assert run.data.metrics["best_forward_acc"] == forward[best_epoch]
+        assert run.data.tags["varied"] == "objective.name"
+    parent = next(r for r in runs if r.data.tags.get("kind") == "sweep")
+    for objective in ("ar", "masked_ar"):
+        mine = next(r for r in children if r.data.tags["objective"] == objective)
+        assert parent.data.metrics[f"{objective}.backward_acc"] == pytest.approx(mine.data.metrics["best_backward_acc"])
+    assert parent.data.metrics["best_mean_acc"] == pytest.approx(max(r.data.metrics["best_mean_acc"] for r in children))
+    attached = {a.path for a in client.list_artifacts(parent.info.run_id)} | {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert {"results.md", "report/report.md", "report/accuracy_vs_epoch.png"} <= attached
+
+
+def test_dry_run_prints_the_id_the_run_uses(sweep_run):
+    _, env, out = sweep_run
+    ran = next(line.split()[1].rstrip(":") for line in out.stdout.splitlines() if line.startswith("[sweep] tiny-test-"))
+    dry = run_cli("platform.sweep", SPEC, "--dry-run", env=env)
+    assert dry.returncode == 0 and dry.stdout.startswith(f"sweep {ran}:"), (ran, dry.stdout[:200])
+
+
 def test_rerun_resumes_without_new_runs(sweep_run):
     home, env, _ = sweep_run
     again = run_cli("platform.sweep", SPEC, env=env)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from platform import tracking
@@ -99,3 +101,25 @@ def test_trial_logger_fails_loudly_when_the_store_never_returns(tmp_path, monkey
             logger.close()
     finally:
         tracking.configure_retries(300)
+
+
+def test_an_unreachable_server_is_one_short_clause():
+    from platform.tracking import short_reason
+
+    noisy = ConnectionError(
+        "HTTPConnectionPool(host='127.0.0.1', port=5999): Max retries exceeded with url: /api/2.0/mlflow/experiments/"
+        "get-by-name?experiment_name=x (Caused by NewConnectionError('<urllib3.connection.HTTPConnection object at "
+        "0x7f>: Failed to establish a new connection: [Errno 111] Connection refused'))"
+    )
+    assert short_reason(noisy, "http://127.0.0.1:5999") == "connection refused (is the MLflow server running at that address?)"
+    assert len(short_reason(ValueError("x" * 1000), "u")) == 200
+
+
+def test_browse_hint_is_runnable_as_printed():
+    from platform.tracking import browse_hint
+
+    assert browse_hint("http://127.0.0.1:5000") == "open http://127.0.0.1:5000 in a browser"
+    local = browse_hint("sqlite:////tmp/m.db")
+    assert "mlflow ui --backend-store-uri sqlite:////tmp/m.db --host 127.0.0.1" in local
+    command = local.split("\n", 1)[1].split()[0]
+    assert command.endswith("mlflow") and Path(command).exists() or command.endswith("python")
