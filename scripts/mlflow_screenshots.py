@@ -87,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         base = f"http://127.0.0.1:{port}"
         wait_for(f"{base}/health")
         pages = {
-            "runs.png": f"{base}/#/experiments/{experiment.experiment_id}",
-            "charts.png": f"{base}/#/experiments/{experiment.experiment_id}?compareRunsMode=CHART",
+            "runs.png": f"{base}/#/experiments/{experiment.experiment_id}/runs",
+            "charts.png": f"{base}/#/experiments/{experiment.experiment_id}/runs?compareRunsMode=CHART",
         }
         if trials:
             ids = json.dumps([r.info.run_id for r in trials])

@@ -4,6 +4,7 @@ sweep whose trials each run 2 Ray Train workers.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,25 +19,37 @@ from tests.ray_head import RAY, ray_head
 pytestmark = pytest.mark.integration
 
 
-def test_ray_job_submit_runs_a_sweep(tmp_path, cache_dir):
-    home = tmp_path / "home"
+def test_ray_job_submit_runs_a_sweep_and_a_bare_submission_resumes_it(tmp_path, cache_dir):
+    job_home = tmp_path / "job-home"  # the jobs' $HOME: no KIP_HOME, so the default state dir
     # as after `source .venv/bin/activate`: the job's `python` is the project's interpreter
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    env = {**os.environ, "PATH": path, "RAY_AUTH_MODE": "disabled", "KIP_HOME": str(home), "KIP_CACHE_DIR": str(cache_dir)}
+    env = {**os.environ, "PATH": path, "RAY_AUTH_MODE": "disabled", "KIP_CACHE_DIR": str(cache_dir)}
+    env.pop("KIP_HOME", None)
+    runtime_env = json.dumps({"env_vars": {"HOME": str(job_home)}})
+    sweep = ["python", "-m", "platform.sweep", "tests/specs/tiny.yaml", "--set", "resources.num_workers=2"]
     with ray_head(env, dashboard=True) as head:
         address = head.dashboard_address
-        for _ in range(60):  # the dashboard's job agent comes up a little after the head node
-            submit = subprocess.run(
-                [RAY, "job", "submit", "--address", address, "--working-dir", ".", "--",
-                 "python", "-m", "platform.sweep", "tests/specs/tiny.yaml", "--set", "resources.num_workers=2"],
-                cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
-            )
-            if not any(s in submit.stderr for s in ("No available agent", "Connection refused", "Failed to connect")):
-                break
-            time.sleep(2)
-        assert submit.returncode == 0, submit.stdout[-4000:] + submit.stderr[-2000:]
-        assert "succeeded" in submit.stdout
-        assert "masked_ar" in submit.stdout and "2 trials" in submit.stdout
-        # state lands in KIP_HOME, not in Ray's temporary copy of the checkout
-        assert (home / "mlflow.db").exists()
-        assert list((home / "results").glob("tiny-test-*/results.md"))
+
+        def submit(*options: str) -> subprocess.CompletedProcess:
+            for _ in range(60):  # the dashboard's job agent comes up a little after the head node
+                done = subprocess.run([RAY, "job", "submit", "--address", address, "--runtime-env-json", runtime_env, *options, "--", *sweep],
+                                      cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+                if not any(s in done.stderr for s in ("No available agent", "Connection refused", "Failed to connect")):
+                    return done
+                time.sleep(2)
+            return done
+
+        first = submit("--working-dir", ".")
+        assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+        assert "succeeded" in first.stdout
+        assert "masked_ar" in first.stdout and "2 trials" in first.stdout
+        # state lands in the jobs' state dir, not in Ray's temporary copy of the checkout
+        state = job_home / "knowledge-injection-platform"
+        assert (state / "mlflow.db").exists()
+        assert list((state / "results").glob("tiny-test-*/results.md"))
+        # a bare submission (no --working-dir: the entrypoint runs in the checkout) finds the
+        # same store and resumes the same sweep instead of starting it again in the checkout
+        bare = submit()
+        assert bare.returncode == 0, bare.stdout[-4000:] + bare.stderr[-2000:]
+        assert "resuming" in bare.stdout
+        assert not (REPO / "results").joinpath(next(state.glob("results/tiny-test-*")).name).exists()
