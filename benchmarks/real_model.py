@@ -69,7 +69,7 @@ from platform.data.stream import MicroBatchBuilder
 from platform.engine import Engine, build_engine, build_optimizer
 from platform.errors import UserError
 from platform.evaluate import greedy_answers
-from platform.models import attention_mask_for, load_pretrained, load_tokenizer
+from platform.models import load_pretrained, load_tokenizer
 from platform.spec import ExperimentSpec, load_spec
 
 PARTS = ("train", "eval", "memory", "deepspeed", "large")
@@ -135,28 +135,6 @@ def timed_on(device: torch.device, fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
-def worker_steps(engine: Engine, objective: Objective, batches: list[Batch]) -> int:
-    """``platform/worker.py``'s loop body over ``batches``; returns the real tokens seen.
-
-    On CPU this is ``train_loop.platform_steps`` itself (figure 1's code). On CUDA the token
-    counter lives on the device, as in the worker.
-    """
-    device = next(engine.module.parameters()).device
-    if device.type == "cpu":
-        return platform_steps(engine, objective, batches)
-    epoch_loss = torch.zeros((), device=device)
-    tokens_seen = torch.zeros((), dtype=torch.long, device=device)
-    engine.model.train()
-    for batch in batches:
-        input_ids, labels, padding, weights = (torch.tensor(batch[k], device=device) for k in ("input_ids", "labels", "attention_mask", "weights"))
-        logits = engine.model(input_ids=input_ids, attention_mask=attention_mask_for(engine.module, padding)).logits
-        loss = objective.loss(logits, labels, weights)
-        engine.step(loss)
-        epoch_loss += loss.detach()
-        tokens_seen += padding.sum()
-    return int(tokens_seen)
-
-
 class Loop(Protocol):
     def run(self, lo: int, hi: int) -> int: ...
 
@@ -170,7 +148,7 @@ class PlatformStep:
     batches: list[Batch]
 
     def run(self, lo: int, hi: int) -> int:
-        return worker_steps(self.engine, self.objective, self.batches[lo:hi])
+        return platform_steps(self.engine, self.objective, self.batches[lo:hi])
 
 
 @dataclass
@@ -568,7 +546,7 @@ def memory_child(settings: RealSettings) -> dict[str, Any]:
     model = bench.model()
     engine = platform_engine(model, bench.spec, 10**6)
     setup = peak_rss_mb()
-    worker_steps(engine, objective, batches)
+    platform_steps(engine, objective, batches)
     synchronize(bench.device)
     return {
         "imports_mb": imports, "setup_mb": setup, "peak_mb": peak_rss_mb(), "steps": len(batches), "params": parameter_count(model),

@@ -1,7 +1,7 @@
 """Figures 1-3: the platform's training step against a bare PyTorch loop, MFU, objective cost.
 
 The *platform step* is ``platform/worker.py``'s loop body, unchanged: numpy micro-batch ->
-``torch.tensor`` per field, ``attention_mask_for``, ``objective.loss``, ``Engine.step``
+``torch.tensor`` per field, ``model_inputs``, ``objective.loss``, ``Engine.step``
 (``build_optimizer``'s fused AdamW with ``parameter_groups``, ``LambdaLR(warmup_then_constant)``, ``clip_grad_norm_``),
 the loss and token accumulators. ``Engine`` is constructed directly, as ``build_engine``
 does for DDP with one worker (``ray.train.torch.prepare_model`` does not wrap a model when
@@ -29,7 +29,7 @@ from benchmarks.common import (
 )
 from objectives.base import IGNORE, Objective
 from platform.engine import Engine, build_optimizer, warmup_then_constant
-from platform.models import attention_mask_for
+from platform.models import model_inputs
 from platform.spec import ExperimentSpec
 
 WARMUP_STEPS = 3
@@ -47,11 +47,12 @@ def platform_steps(engine: Engine, objective: Objective, batches: list[Batch]) -
     """The loop body of ``platform/worker.py`` over ``batches``; returns the real tokens seen."""
     device = next(engine.module.parameters()).device
     epoch_loss = torch.zeros((), device=device)
-    tokens_seen = torch.zeros((), dtype=torch.long)
+    tokens_seen = torch.zeros((), dtype=torch.long, device=device)
     engine.model.train()
     for batch in batches:
         input_ids, labels, padding, weights = (torch.tensor(batch[k], device=device) for k in ("input_ids", "labels", "attention_mask", "weights"))
-        logits = engine.model(input_ids=input_ids, attention_mask=attention_mask_for(engine.module, padding)).logits
+        with engine.precision():
+            logits = engine.model(**model_inputs(engine.module, input_ids, padding)).logits
         loss = objective.loss(logits, labels, weights)
         engine.step(loss)
         epoch_loss += loss.detach()

@@ -77,6 +77,19 @@ def test_conversion_is_a_plain_cached_llama_checkpoint(smollm2, cache_dir):
     assert str(smollm2).startswith(str(cache_dir))
 
 
+def test_any_gguf_file_goes_through_the_same_conversion(smollm2, tmp_path):
+    from platform.pretrained import smollm2_gguf
+
+    copy = tmp_path / "my-model.gguf"
+    copy.symlink_to(smollm2_gguf())
+    # the same file by another path: the same converted directory, nothing converted again
+    assert Path(model_directory(ModelSpec(source="gguf", path=str(copy)), log=pytest.fail)) == smollm2
+    with pytest.raises(UserError, match=r"model.path \(.*missing.gguf\): GGUF file not found"):
+        model_directory(ModelSpec(source="gguf", path=str(tmp_path / "missing.gguf")))
+    with pytest.raises(UserError, match="model.path is required when model.source is 'gguf'"):
+        validate({"model": {"source": "gguf"}}, "spec")
+
+
 def test_chat_layout_has_no_system_turn_unless_asked(tokenizer):
     none = ChatFormat.from_tokenizer(tokenizer)
     assert tokenizer.decode(none.user_prefix) == "<|im_start|>user\n"
