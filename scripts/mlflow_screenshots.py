@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--hide-scrollbars", "--window-size=1700,1000", "--virtual-time-budget=20000",
+    "--disable-component-update", "--disable-sync", "--hide-scrollbars", "--window-size=2200,1100", "--virtual-time-budget=45000",
 ]
 
 
@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         base = f"http://127.0.0.1:{port}"
         wait_for(f"{base}/health")
         pages = {
-            "runs.png": f"{base}/#/experiments/{experiment.experiment_id}/runs",
+            # sorted by the best epoch's mean accuracy: the run list then shows that column
+            "runs.png": f"{base}/#/experiments/{experiment.experiment_id}/runs?orderByKey={urllib.parse.quote('metrics.`best_mean_acc`')}&orderByAsc=false",
             "charts.png": f"{base}/#/experiments/{experiment.experiment_id}/runs?compareRunsMode=CHART",
         }
         if trials:
