@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from transformers import PreTrainedTokenizerBase
 
-from platform.errors import UserError
+from platform.errors import UserError, first_line
 
 # The paper's fixed instruction texts (METHOD.md), one place for each.
 MASKED_PASSAGE_INSTRUCTION = "Return the recovered masked passage."
@@ -53,13 +53,19 @@ class ChatFormat:
         user, assistant = {"role": "user", "content": first}, {"role": "assistant", "content": second}
 
         def render(messages: list[dict[str, str]], generation_prompt: bool) -> str:
-            return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+            try:
+                return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+            except Exception as error:  # no template (a base model), or one that refuses this turn
+                where = "model.system_prompt" if messages[0]["role"] == "system" else "model.path"
+                raise UserError(f"the tokenizer's chat template cannot render this conversation: {first_line(error)}", where=where) from None
 
         before_user, after_user = render([user], True).split(first)
         end_of_turn = render([user, assistant], False).split(second)[1]
         if system_prompt == NO_SYSTEM_PROMPT:
             later_turn = render([user, assistant, {"role": "user", "content": third}], True)
             between = later_turn.split(second)[1].split(third)[0]
+            if tokenizer.eos_token and not between.startswith(end_of_turn):  # EOS only at the very end (Phi-3)
+                end_of_turn = end_of_turn.rstrip("\n").removesuffix(tokenizer.eos_token)
             if not between.startswith(end_of_turn):
                 raise UserError(
                     "the chat template's turns do not repeat, so a prompt without its system turn cannot be derived; "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -28,6 +28,8 @@ class LoopState:
 
     completed_epochs: int = 0
     best_selection: float = float("-inf")
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    """The best epoch's ``best_*`` metrics (and ``epoch``): logged again to a resumed trial's new run."""
     evaluations_since_best: int = 0
     tokens_seen: int = 0
 

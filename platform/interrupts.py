@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
+import time
 
 _TUNE_INTERRUPT_LINES = ("Stop signal received", "Experiment has been interrupted")
 
@@ -30,6 +30,8 @@ class GracefulInterrupt:
 
     def __init__(self) -> None:
         self.requested = False
+        self.requested_at: float | None = None
+        """When the Ctrl-C came (trials that failed after it died of the stop, not of a bug)."""
         self._previous = None
         self._filter = _HideTuneInterruptLines()
 
@@ -40,13 +42,18 @@ class GracefulInterrupt:
         return self
 
     def _handle(self, signum, frame) -> None:
-        if self.requested:
+        # Before Tune's run loop installs its SIGUSR1 handler (restoring, setting up) the signal
+        # would end the process: quit at once there, as a second Ctrl-C does.
+        if self.requested or signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
             raise KeyboardInterrupt
         self.requested = True
-        print("\n[sweep] Ctrl-C: stopping; Tune saves its state and finished trials are kept "
-              "(Ctrl-C again to quit at once)", file=sys.stderr, flush=True)
+        self.requested_at = time.time()
+        # os.write, not print: a signal handler may interrupt a print to the same stream
+        os.write(2, b"\n[sweep] Ctrl-C: stopping; Tune saves its state and finished trials are kept "
+                    b"(Ctrl-C again to quit at once)\n")
         os.kill(os.getpid(), signal.SIGUSR1)
 
     def __exit__(self, *exc_info) -> None:
         signal.signal(signal.SIGINT, self._previous)
+        os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
         logging.getLogger("ray.tune.tune").removeFilter(self._filter)

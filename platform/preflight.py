@@ -31,7 +31,7 @@ def check_cells(cell_specs: Sequence[ExperimentSpec], refs: dict[str, str], mode
     tokenizer = _tokenizer(cell_specs[0], model_dir)
     seen: set[str] = set()
     for spec in cell_specs:
-        key = spec.objective.model_dump_json() + spec.data.model_dump_json()
+        key = spec.objective.model_dump_json() + spec.data.model_dump_json() + spec.model.model_dump_json()
         if key in seen:
             continue
         seen.add(key)

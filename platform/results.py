@@ -21,7 +21,7 @@ class ResultsTable:
     frame: pd.DataFrame
 
     def to_markdown(self) -> str:
-        return markdown(self.frame)
+        return markdown(self.frame[COLUMNS])
 
 
 def markdown(frame: pd.DataFrame) -> str:
@@ -73,26 +73,30 @@ def results_table(results, spec, interrupted: set[str] | frozenset[str] = frozen
             "forward_acc": float(best.get("forward_acc", float("nan"))) if best is not None else float("nan"),
             "backward_acc": float(best.get("backward_acc", float("nan"))) if best is not None else float("nan"),
             "mean_acc": float(best.get("mean_acc", float("nan"))) if best is not None else float("nan"),
+            "selection_acc": float(best.get("selection_acc", best.get("mean_acc", float("nan")))) if best is not None else float("nan"),
             "best_epoch": int(best["epoch"]) if best is not None else -1,
             "wall_time_s": float(history["wall_time"].max()) if history is not None and "wall_time" in history else float("nan"),
             "status": "interrupted" if Path(result.path).name in interrupted else "error" if result.error else status.get(Path(result.path).name, "ok"),
         })
-    frame = pd.DataFrame(rows, columns=COLUMNS).sort_values(["objective", "lr"], kind="stable").reset_index(drop=True)
+    frame = pd.DataFrame(rows, columns=[*COLUMNS, "selection_acc"]).sort_values(["objective", "lr"], kind="stable").reset_index(drop=True)
     return ResultsTable(frame)
 
 
 def summary_metrics(table: ResultsTable) -> dict[str, float]:
     """The sweep's answer as metrics of its parent run: per objective, the best trial's forward,
-    backward and mean accuracy (by mean accuracy at each trial's best epoch) and its lr; and the
-    best overall as ``best_*`` (the names trial runs use, so one UI column shows both)."""
-    frame = table.frame[table.frame["status"] == "ok"].dropna(subset=["mean_acc"])
+    backward and mean accuracy and its lr; and the best overall as ``best_*`` (the names trial
+    runs use, so one UI column shows both). Trials are ranked by the selection accuracy at their
+    best epoch (validation questions with ``eval.select_on: validation``), as epochs are: never
+    picked on the test questions when a validation set exists. Single trials, not seed means
+    (``python -m platform.report`` aggregates seeds)."""
+    frame = table.frame[table.frame["status"] == "ok"].dropna(subset=["selection_acc"])
     summary: dict[str, float] = {}
     for objective, rows in frame.groupby("objective"):
-        best = rows.loc[rows["mean_acc"].idxmax()]
+        best = rows.loc[rows["selection_acc"].idxmax()]
         for key in ("forward_acc", "backward_acc", "mean_acc", "lr"):
             summary[f"{objective}.{key}"] = float(best[key])
     if not frame.empty:
-        best = frame.loc[frame["mean_acc"].idxmax()]
+        best = frame.loc[frame["selection_acc"].idxmax()]
         summary.update({f"best_{key}": float(best[key]) for key in ("forward_acc", "backward_acc", "mean_acc")})
         summary["best_epoch"] = float(best["best_epoch"])
     return summary

@@ -192,10 +192,9 @@ def run_sweep(args, spec: ExperimentSpec, searcher, refs, model_dirs, identifier
     try:
         with GracefulInterrupt() as interrupt:
             results, finished = run_tuner(spec, context, searcher, storage, identifier, fresh=args.fresh)
-    except KeyboardInterrupt:  # a second Ctrl-C: quit at once
-        tracking.close_interrupted_trials(uri, experiment_id, parent)
-        tracking.end_run(uri, parent, "KILLED")
+    except KeyboardInterrupt:  # a second Ctrl-C (or one before Tune could stop gracefully): quit at once
         print(f"\nInterrupted. Run the same command again to resume ({Path(storage) / identifier}).", flush=True)
+        mark_interrupted(uri, experiment_id, parent, None, close_parent=True)
         return 130
     except BaseException as error:
         tracking.end_run(uri, parent, "FAILED")
@@ -207,14 +206,14 @@ def run_sweep(args, spec: ExperimentSpec, searcher, refs, model_dirs, identifier
         raise
     from platform.results import results_table, summary_metrics, write_results
 
-    stopped = tracking.close_interrupted_trials(uri, experiment_id, parent) if interrupt.requested else set()
+    stopped = mark_interrupted(uri, experiment_id, parent, interrupt.requested_at) if interrupt.requested else set()
     table = results_table(results, spec, interrupted=stopped)
     paths = write_results(table, Path(storage) / identifier)
     errors = sum(1 for r in results if r.error and Path(r.path).name not in stopped)
     finished -= len(stopped)
     interrupted = interrupt.requested or finished < searcher.total_trials
     if not interrupted:
-        paths.update(sweep_report(uri, identifier, Path(storage) / identifier / "report"))
+        sweep_report(uri, identifier, Path(storage) / identifier / "report")  # attaches itself under report/
     tracking_failure = close_parent_run(uri, parent, paths, summary_metrics(table), "KILLED" if interrupted else "FAILED" if errors else "FINISHED")
     print()
     print(table.to_markdown())
@@ -227,17 +226,32 @@ def run_sweep(args, spec: ExperimentSpec, searcher, refs, model_dirs, identifier
     return 130 if interrupted else 1 if errors or tracking_failure else 0
 
 
-def sweep_report(uri: str, identifier: str, out: Path) -> dict[str, str]:
+def mark_interrupted(uri: str, experiment_id: str, parent: str, since: float | None, close_parent: bool = False) -> set[str]:
+    """After a Ctrl-C: the interrupted trials' runs (and on a hard stop the sweep's) KILLED.
+
+    Best effort, quickly: a store that is down must not keep a user who pressed Ctrl-C waiting
+    for minutes; the runs then stay RUNNING and the rerun replaces them."""
+    tracking.configure_retries(min(10.0, tracking.retry_seconds()))
+    try:
+        stopped = tracking.close_interrupted_trials(uri, experiment_id, parent, since)
+        if close_parent:
+            tracking.end_run(uri, parent, "KILLED")
+        return stopped
+    except ServiceUnavailable as error:
+        print(f"[sweep] could not mark the interrupted runs KILLED in MLflow ({error})", flush=True)
+        return set()
+
+
+def sweep_report(uri: str, identifier: str, out: Path) -> None:
     """The paper-style report of the finished sweep (``python -m platform.report``), written
-    next to its results; its files are attached to the sweep's run with the table. A report
-    that cannot be made (an MLflow hiccup) is said, never fatal: the table is already written."""
+    next to its results and attached to the sweep's run under ``report/``. A report that cannot
+    be made (an MLflow hiccup) is said, never fatal: the table is already written."""
     from platform.report import build_report
 
     try:
-        return {path.name: str(path) for path in build_report(uri, identifier, out)}
+        build_report(uri, identifier, out)
     except (ServiceUnavailable, UserError, OSError, ValueError) as error:
         print(f"[sweep] report not written ({error}); `python -m platform.report {identifier}` makes it later", flush=True)
-        return {}
 
 
 def close_parent_run(uri: str, parent: str, paths: dict[str, str], summary: dict[str, float], status: str) -> str | None:

@@ -36,6 +36,10 @@ def configure_retries(seconds: float) -> None:
     _retry["seconds"] = seconds
 
 
+def retry_seconds() -> float:
+    return _retry["seconds"]
+
+
 def is_transient(error: BaseException) -> bool:
     """A store that is down, restarting or busy (worth retrying), not a rejected request."""
     text = str(error)
@@ -112,6 +116,9 @@ def browse_hint(uri: str) -> str:
     platform's own environment, which may not be on PATH); a server is already a UI."""
     if uri.startswith(("http://", "https://")):
         return f"open {redact(uri)} in a browser"
+    if redact(uri) != uri:  # credentials in the URI: not printed, the variable holds them
+        return 'browse with:\n  mlflow ui --backend-store-uri "$MLFLOW_TRACKING_URI" --host 127.0.0.1 --port 5000'
+
     mlflow = Path(sys.executable).with_name("mlflow")
     command = os.path.relpath(mlflow) if mlflow.exists() and not os.path.relpath(mlflow).startswith("..") else f"{sys.executable} -m mlflow"
     return f"browse with:\n  {command} ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"
@@ -323,6 +330,18 @@ class TrialLogger:
             self.pending.append(("predictions", lambda: self.client.log_text(self.run_id, text, "predictions_best_epoch.jsonl")))
         self.flush()
 
+    def restore_best(self, selection: float, best: dict[str, float]) -> None:
+        """A resumed trial (a new run): its best epoch so far, as ``best_*`` metrics again."""
+        from mlflow.entities import Metric
+
+        self.best = selection
+        if "epoch" not in best:
+            return
+        now, epoch = int(time.time() * 1000), int(best["epoch"])
+        items = [Metric(f"best_{key}", float(value), now, epoch) for key, value in best.items() if key != "epoch"]
+        items.append(Metric("best_epoch", float(epoch), now, epoch))
+        self.pending.append((f"best epoch {epoch} metrics", lambda: self.client.log_batch(self.run_id, metrics=items)))
+
     def set_stop_reason(self, reason: str) -> None:
         self.pending.append(("stop reason", lambda: self.client.set_tag(self.run_id, "stop_reason", reason)))
 
@@ -359,15 +378,16 @@ class TrialLogger:
 INTERRUPTED = "interrupted (Ctrl-C); the rerun of the same command resumes it from its last checkpoint"
 
 
-def close_interrupted_trials(uri: str, experiment_id: str, parent_id: str) -> set[str]:
-    """After a Ctrl-C: the sweep's trial runs still RUNNING (their trial was stopped mid-way,
-    from outside) are marked KILLED with the reason; returns their Tune trial ids."""
+def close_interrupted_trials(uri: str, experiment_id: str, parent_id: str, since: float | None = None) -> set[str]:
+    """After a Ctrl-C at time ``since``: the sweep's trial runs still RUNNING (their trial was
+    stopped mid-way, from outside) are marked KILLED with the reason; returns their trial ids."""
     runs = client(uri).search_runs([experiment_id], filter_string=f"tags.{PARENT_TAG} = '{parent_id}'")
     stopped = set()
     for run in runs:
         # a trial stopped from outside is left RUNNING, or FAILED by its own handler when its
-        # actor died under it first; either way it was interrupted, not broken
-        died = run.info.status == "FAILED" and "ActorDiedError" in run.data.tags.get("error", "")
+        # actor died under it after the Ctrl-C; either way it was interrupted, not broken
+        died = (run.info.status == "FAILED" and "ActorDiedError" in run.data.tags.get("error", "")
+                and since is not None and (run.info.end_time or 0) >= since * 1000)
         if run.info.status != "RUNNING" and not died:
             continue
         client(uri).set_tag(run.info.run_id, "stop_reason", INTERRUPTED)

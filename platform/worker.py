@@ -31,7 +31,7 @@ def train_loop(config: dict[str, Any]) -> None:
     """Entry point of ``TorchTrainer(train_loop_per_worker=...)``; ``config`` is built by the trial."""
     import ray.train
 
-    from platform.tracking import TrialLogger, configure_retries
+    from platform.tracking import BEST_KEYS, TrialLogger, configure_retries
 
     spec = ExperimentSpec.model_validate(config["spec"])
     configure_retries(spec.tracking.retry_seconds)
@@ -55,7 +55,7 @@ def train_loop(config: dict[str, Any]) -> None:
         with restored.as_directory() as directory:
             state = checkpoint.load(engine, Path(directory))
         if logger:
-            logger.best = state.best_selection
+            logger.restore_best(state.best_selection, state.best_metrics)
     eval_epochs = set(spec.eval_epochs())
     started = time.time()
     epoch_loss, epoch_steps = torch.zeros((), device=device), 0
@@ -77,6 +77,7 @@ def train_loop(config: dict[str, Any]) -> None:
         metrics.update(scores, epoch=epoch + 1)
         if metrics["selection_acc"] > state.best_selection:
             state.best_selection, state.evaluations_since_best = metrics["selection_acc"], 0
+            state.best_metrics = {**{k: metrics[k] for k in BEST_KEYS if k in metrics}, "epoch": epoch + 1}
         else:
             state.evaluations_since_best += 1
         state.tokens_seen = int(tokens_seen)

@@ -122,4 +122,6 @@ def test_browse_hint_is_runnable_as_printed():
     local = browse_hint("sqlite:////tmp/m.db")
     assert "mlflow ui --backend-store-uri sqlite:////tmp/m.db --host 127.0.0.1" in local
     command = local.split("\n", 1)[1].split()[0]
-    assert command.endswith("mlflow") and Path(command).exists() or command.endswith("python")
+    assert (command.endswith("mlflow") and Path(command).exists()) or "python" in Path(command).name
+    hidden = browse_hint("postgresql://kip:s3cret@db/mlflow")
+    assert "s3cret" not in hidden and '"$MLFLOW_TRACKING_URI"' in hidden
