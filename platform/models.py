@@ -126,7 +126,7 @@ def load_pretrained(path: str, spec: ModelSpec, dtype_name: str | None = None) -
         except ValueError as error:  # "Unrecognized configuration class ... for AutoModelForCausalLM"
             if not (spec.trust_remote_code and "AutoModelForCausalLM" in str(error)):
                 raise
-            model = AutoModel.from_pretrained(path, trust_remote_code=True, dtype=dtype)  # its own code, LM head included
+            model = AutoModel.from_pretrained(path, trust_remote_code=spec.trust_remote_code, dtype=dtype)  # its own code, LM head included
     except (OSError, ValueError) as error:
         raise UserError(f"cannot load model: {first_line(error)}", where=f"model.path ({path})") from None
     return tokenizer, model
