@@ -74,20 +74,21 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def converted_path(gguf: Path) -> Path:
+def converted_path(gguf: Path, digest: str | None = None) -> Path:
     """Where the conversion of ``gguf`` is cached: keyed by its content and the conversion."""
-    key = hashlib.sha256(f"{CONVERSION_VERSION}:{file_digest(gguf)}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{CONVERSION_VERSION}:{digest or file_digest(gguf)}".encode()).hexdigest()[:16]
     return cache_dir() / "models" / f"{gguf.stem}-{key}"
 
 
 def ensure_converted(gguf: Path, log=print) -> Path:
     """The plain Hugging Face directory converted from ``gguf`` (once per file content)."""
-    target = converted_path(gguf)
+    digest = file_digest(gguf)  # read once: the cache key and the report's checksum
+    target = converted_path(gguf, digest)
 
     def announce() -> None:
         log(f"[model] converting {gguf.name} to a Hugging Face directory (one time, about a minute; cached at {target})")
 
-    return build_once(target, REPORT, lambda staging: convert_gguf(gguf, staging), announce)
+    return build_once(target, REPORT, lambda staging: {**convert_gguf(gguf, staging), "sha256": digest}, announce)
 
 
 def convert_gguf(gguf: Path, out: Path) -> dict:
@@ -114,7 +115,6 @@ def convert_gguf(gguf: Path, out: Path) -> dict:
     tokenizer.save_pretrained(out)
     return {
         "source": str(gguf),
-        "sha256": file_digest(gguf),
         "architecture": type(plain).__name__,
         "parameters": sum(p.numel() for p in plain.parameters()),
         "seconds": round(time.time() - started, 1),

@@ -282,12 +282,19 @@ def prepare_pretrained(spec: ExperimentSpec) -> str | None:
     return path
 
 
+def model_families(refs: dict[str, str]) -> list[str]:
+    """The model families (causal / bidirectional) the sweep's objectives need."""
+    from objectives.registry import load_reference
+    from platform.base_model import family_of
+
+    return sorted({family_of(load_reference(ref)) for ref in refs.values()})
+
+
 def planned_model_dirs(spec: ExperimentSpec, refs: dict[str, str]) -> dict[str, str]:
     """The model directory per family that ``resolve_models`` will return, without building any."""
-    from objectives.registry import load_reference
-    from platform.base_model import base_model_path, family_of
+    from platform.base_model import base_model_path
 
-    families = sorted({family_of(load_reference(ref)) for ref in refs.values()})
+    families = model_families(refs)
     if spec.model.source != "embedded":
         from platform.pretrained import model_directory
 
@@ -301,10 +308,9 @@ def resolve_models(spec: ExperimentSpec, refs: dict[str, str], pretrained: str |
     A pretrained model is used as it is by every family (no base stage: the world's new
     entities are injected directly); the embedded model gets its cached base stage per family.
     """
-    from objectives.registry import load_reference
-    from platform.base_model import ensure_base_model, family_of
+    from platform.base_model import ensure_base_model
 
-    families = sorted({family_of(load_reference(ref)) for ref in refs.values()})
+    families = model_families(refs)
     if pretrained is not None:
         return dict.fromkeys(families, pretrained)
     return {family: str(ensure_base_model(spec, family, log=lambda line: print(line, flush=True))) for family in families}
