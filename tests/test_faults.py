@@ -113,7 +113,8 @@ def test_ctrl_c_while_a_trial_trains_is_reported_as_an_interrupt(tmp_path, cache
     experiment = client.get_experiment_by_name("ctrl-c")
     runs = {r.data.tags["kind"]: r for r in client.search_runs([experiment.experiment_id])}
     assert runs["sweep"].info.status == "KILLED"
-    assert runs["trial"].info.status == "KILLED" and runs["trial"].data.tags["stop_reason"].startswith("interrupted")
+    trial = runs["trial"]
+    assert trial.info.status == "KILLED" and trial.data.tags["stop_reason"].startswith("interrupted"), (trial.info.status, trial.data.tags)
     if target == "process-group":  # and the rerun resumes and finishes it
         again = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
         assert again.returncode == 0 and "resuming" in again.stdout, again.stdout[-3000:] + again.stderr[-2000:]
