@@ -46,8 +46,8 @@ def ray_data_rate(bench: Workbench, name: str, epochs: int) -> dict[str, float]:
     """Samples/s of the trial's Ray Data stream on a fresh local cluster (startup reported apart)."""
     import ray
 
+    from platform.cluster import runtime_env
     from platform.data.stream import build_streams
-    from platform.sweep import runtime_env
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     objective = bench.objective(name)

@@ -92,8 +92,9 @@ def isolated_env(home: Path) -> dict[str, str]:
 def prepare(spec_path: str, items: list[str]) -> None:
     """One-time costs of a fresh machine, as ``platform.sweep.main`` pays them: base models, MLflow store."""
     from platform import tracking
+    from platform.plan import parse_overrides, validate_trials
     from platform.spec import load_spec
-    from platform.sweep import parse_overrides, resolve_models, validate_trials
+    from platform.sweep import resolve_models
 
     spec = load_spec(spec_path, parse_overrides(items))
     _, refs, _ = validate_trials(spec, spec_path)

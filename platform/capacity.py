@@ -17,8 +17,9 @@ from platform.errors import UserError
 from platform.spec import ExperimentSpec
 
 
-def parameter_count(spec: ExperimentSpec) -> float | None:
-    """Parameters of the spec's model: from a local config, the tiny config, or the name (8B)."""
+def parameter_count(spec: ExperimentSpec, model_dir: str | None = None) -> float | None:
+    """Parameters of the spec's model: from its config (``model_dir``, the checkpoint a GGUF
+    file was converted to, or ``model.path``), the tiny config, or the name (8B)."""
     if spec.model.source == "smollm2":
         from platform.pretrained import SMOLLM2_PARAMETERS
 
@@ -27,7 +28,7 @@ def parameter_count(spec: ExperimentSpec) -> float | None:
         tiny = spec.model.tiny
         per_layer = 4 * tiny.hidden_size**2 + 3 * tiny.hidden_size * tiny.intermediate_size
         return tiny.num_layers * per_layer + 1000 * tiny.hidden_size  # ~1k-word vocabulary, tied
-    config_path = os.path.join(spec.model.path or "", "config.json")
+    config_path = os.path.join(model_dir or spec.model.path or "", "config.json")
     if os.path.isfile(config_path):
         with open(config_path, encoding="utf-8") as file:
             config = json.load(file)
@@ -56,6 +57,18 @@ def memory_per_worker_gb(spec: ExperimentSpec, params: float) -> float:
         if stage == 3:
             weights = 0 if ds.offload_params else weights / workers
     return (weights + grads + optimizer) / 1e9
+
+
+def local_resources() -> dict[str, float]:
+    """What a local Ray cluster started on this machine will offer, counted as Ray counts it
+    (CPUs within the cgroup's quota, the GPUs visible to this process), without starting it:
+    so a trial that could never be placed is refused before the base model is built."""
+    from ray._private.accelerators import NvidiaGPUAcceleratorManager
+    from ray._private.utils import get_num_cpus
+
+    visible = NvidiaGPUAcceleratorManager.get_current_process_visible_accelerator_ids()
+    gpus = len(visible) if visible is not None else NvidiaGPUAcceleratorManager.get_current_node_num_accelerators()
+    return {"CPU": float(get_num_cpus()), "GPU": float(gpus)}
 
 
 def check_cluster_fits(spec: ExperimentSpec, cluster: dict[str, float]) -> None:

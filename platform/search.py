@@ -22,6 +22,7 @@ from ray.tune.search.optuna import OptunaSearch
 from platform.spec import SearchParam, SearchSpec
 
 MODE = "max"
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "A new study created" once per grid cell
 
 
 def grid_cells(search: SearchSpec) -> list[dict[str, Any]]:

@@ -12,11 +12,20 @@ from __future__ import annotations
 import copy
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from platform.errors import UserError
 
@@ -25,14 +34,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+# Bounds far beyond any machine: a value past them is a typo (an extra zero, a seed in the
+# epochs field), refused at once instead of found after hours. Booleans are ``StrictBool``:
+# pydantic would read the string "false" as False, YAML's quoted "no" as False, silently.
+MAX_EPOCHS = 100_000
+MAX_BATCH = 65_536
+MAX_WIDTH = 65_536
+MAX_ENTITIES = 1_000_000
+
+
 class TinyModelConfig(_Strict):
     """Architecture of the embedded tiny Llama (built from config, no download)."""
 
-    hidden_size: int = Field(192, gt=0)
-    num_layers: int = Field(4, gt=0)
-    num_heads: int = Field(4, gt=0)
-    intermediate_size: int = Field(512, gt=0)
-    max_position_embeddings: int = Field(256, gt=0)
+    hidden_size: int = Field(192, gt=0, le=MAX_WIDTH)
+    num_layers: int = Field(4, gt=0, le=1024)
+    num_heads: int = Field(4, gt=0, le=1024)
+    intermediate_size: int = Field(512, gt=0, le=4 * MAX_WIDTH)
+    max_position_embeddings: int = Field(256, gt=0, le=1_048_576)
 
     @model_validator(mode="after")
     def _heads_divide(self) -> TinyModelConfig:
@@ -44,9 +62,9 @@ class TinyModelConfig(_Strict):
 class BasePretrainConfig(_Strict):
     """How the embedded base model learns the formats on the known entities (cached on disk)."""
 
-    epochs: int = Field(60, gt=0)
-    lr: float = Field(2e-3, gt=0)
-    batch_size: int = Field(32, gt=0)
+    epochs: int = Field(60, gt=0, le=MAX_EPOCHS)
+    lr: float = Field(2e-3, gt=0, le=1)
+    batch_size: int = Field(32, gt=0, le=MAX_BATCH)
     seed: int = 0
 
 
@@ -63,7 +81,7 @@ class ModelSpec(_Strict):
     path: str | None = None
     tiny: TinyModelConfig = TinyModelConfig()
     base_pretrain: BasePretrainConfig = BasePretrainConfig()
-    trust_remote_code: bool = False
+    trust_remote_code: StrictBool = False
     dtype: Literal["float32", "bfloat16"] = "float32"
     mask_token: str | None = None
     """Overrides the tokenizer's mask token (a reserved special token, e.g. SmolLM2's
@@ -74,7 +92,7 @@ class ModelSpec(_Strict):
     paper's prompts; a template's default system prompt is left out too), ``template`` (the
     chat template's own default, e.g. SmolLM2's "You are a helpful AI assistant ..."), or
     any other text, used as the system message."""
-    causal_to_bidirectional: bool = False
+    causal_to_bidirectional: StrictBool = False
     """Bidirectional objectives (masked_diffusion) need a model trained bidirectionally
     (LLaDA, or a config with ``bidirectional: true``); a causal checkpoint is refused for them
     unless this says that training a causal model bidirectionally is meant."""
@@ -92,8 +110,8 @@ class WorldConfig(_Strict):
     """Size and seed of the synthetic knowledge world."""
 
     seed: int = 0
-    num_known: int = Field(150, gt=0)
-    num_new: int = Field(48, gt=0)
+    num_known: int = Field(150, gt=0, le=MAX_ENTITIES)
+    num_new: int = Field(48, gt=0, le=MAX_ENTITIES)
     qa_fraction: float = Field(2 / 3, ge=0, le=1)
     """Share of known entities whose QA pairs are trained in the base stage; the rest are
     used to check that the base model answers questions about documents it only read."""
@@ -147,37 +165,46 @@ class ObjectiveSpec(BaseModel):
 class TrainSpec(_Strict):
     """The fine-tuning recipe (METHOD.md defaults: AdamW (0.9, 0.95), wd 0.1, 2% warm-up)."""
 
-    lr: float = Field(3e-4, gt=0)
-    epochs: int = Field(100, gt=0)
-    batch_size: int = Field(16, gt=0)
+    lr: float = Field(3e-4, gt=0, le=1)
+    epochs: int = Field(100, gt=0, le=MAX_EPOCHS)
+    batch_size: int = Field(16, gt=0, le=MAX_BATCH)
     warmup_ratio: float = Field(0.02, ge=0, lt=1)
-    weight_decay: float = Field(0.1, ge=0)
+    weight_decay: float = Field(0.1, ge=0, le=10)
     betas: tuple[float, float] = (0.9, 0.95)
+    """AdamW's moment decay rates, each in [0, 1) (1 would never forget a gradient)."""
     grad_clip: float | None = Field(1.0, gt=0)
     seed: int = 0
 
-    @field_validator("lr")
+    @field_validator("lr", "weight_decay", "grad_clip")
     @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
             raise ValueError("must be a finite number")
+        return value
+
+    @field_validator("betas")
+    @classmethod
+    def _betas_in_range(cls, value: tuple[float, float]) -> tuple[float, float]:
+        for beta in value:
+            if not 0 <= beta < 1:
+                raise ValueError(f"each beta must be in [0, 1), got {beta}")
         return value
 
 
 class EvalSpec(_Strict):
     """When and how answers are generated and scored."""
 
-    every: int = Field(25, gt=0)
+    every: int = Field(25, gt=0, le=MAX_EPOCHS)
     """Evaluate every N epochs (and always after the last one)."""
     epochs: list[int] | None = None
     """Explicit epochs to evaluate (1-based; 0 evaluates before training); overrides ``every``."""
-    max_new_tokens: int = Field(32, gt=0)
-    batch_size: int = Field(64, gt=0)
+    max_new_tokens: int = Field(32, gt=0, le=32_768)
+    batch_size: int = Field(64, gt=0, le=MAX_BATCH)
     select_on: Literal["test", "validation"] = "test"
     """Which questions pick the best epoch: the test questions (as the paper) or a held-out
     validation share of the entities (their test metrics are then reported separately)."""
     validation_fraction: float = Field(0.25, gt=0, lt=1)
-    patience: int | None = Field(None, gt=0)
+    patience: int | None = Field(None, gt=0, le=MAX_EPOCHS)
     """Stop a trial after this many evaluations without a better selection accuracy."""
 
 
@@ -208,8 +235,8 @@ class EarlyStoppingSpec(_Strict):
     """ASHA across trials: stop trials whose selection accuracy trails at each rung."""
 
     kind: Literal["none", "asha"] = "none"
-    grace_evaluations: int = Field(2, gt=0)
-    reduction_factor: float = Field(3, gt=1)
+    grace_evaluations: int = Field(2, gt=0, le=MAX_EPOCHS)
+    reduction_factor: float = Field(3, gt=1, le=1000)
 
 
 class SearchSpec(_Strict):
@@ -221,12 +248,27 @@ class SearchSpec(_Strict):
     that only go together, e.g. ``{objective.name: sft, data.name: arithmetic}``."""
     parameters: dict[str, SearchParam] = {}
     sampler: Literal["tpe", "random"] = "tpe"
-    samples_per_cell: int = Field(1, gt=0)
+    samples_per_cell: int = Field(1, gt=0, le=100_000)
     """Optuna samples per grid cell (one cell when there is no grid)."""
-    max_concurrent: int = Field(2, gt=0)
+    max_concurrent: int = Field(2, gt=0, le=100_000)
     metric: Literal["selection_acc", "mean_acc", "forward_acc", "backward_acc"] = "selection_acc"
     """What Optuna maximises (a trial's best evaluation); selection_acc follows eval.select_on."""
     early_stopping: EarlyStoppingSpec = EarlyStoppingSpec()
+
+    @field_validator("grid")
+    @classmethod
+    def _axes_not_empty(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in grid.items():
+            if not values:
+                raise ValueError(f"grid axis {key!r} has no values (an empty axis would run no trials)")
+        return grid
+
+    @field_validator("cells")
+    @classmethod
+    def _cells_not_empty(cls, cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not cells:
+            raise ValueError("an empty list would run no trials; leave 'cells' out for one cell of the defaults")
+        return cells
 
 
 class TrackingSpec(_Strict):
@@ -234,7 +276,7 @@ class TrackingSpec(_Strict):
 
     uri: str | None = None
     experiment: str = "knowledge-injection"
-    retry_seconds: float = Field(default=300.0, ge=0)
+    retry_seconds: float = Field(default=300.0, ge=0, le=7 * 86_400)
     """How long a trial waits out an unreachable MLflow store before it fails (metrics are
     queued meanwhile, never dropped)."""
 
@@ -243,8 +285,8 @@ class DeepSpeedSpec(_Strict):
     """DeepSpeed ZeRO settings; the JSON config is generated from these and the train section."""
 
     zero_stage: Literal[1, 2, 3] = 2
-    offload_optimizer: bool = False
-    offload_params: bool = False
+    offload_optimizer: StrictBool = False
+    offload_params: StrictBool = False
     config: str | None = None
     """A DeepSpeed JSON file merged over the generated config (paths relative to the spec)."""
 
@@ -258,22 +300,22 @@ class DeepSpeedSpec(_Strict):
 class ResourcesSpec(_Strict):
     """How each trial is placed: workers, CPUs/GPUs per worker, distribution strategy."""
 
-    num_workers: int = Field(1, gt=0)
-    cpus_per_worker: float = Field(1, gt=0)
-    gpus_per_worker: float = Field(0, ge=0)
+    num_workers: int = Field(1, gt=0, le=100_000)
+    cpus_per_worker: float = Field(1, gt=0, le=4096)
+    gpus_per_worker: float = Field(0, ge=0, le=64)
     strategy: Literal["ddp", "deepspeed"] = "ddp"
     deepspeed: DeepSpeedSpec = DeepSpeedSpec()
-    torch_threads: int | None = Field(None, gt=0)
+    torch_threads: int | None = Field(None, gt=0, le=4096)
     """Intra-op threads per worker; defaults to cpus_per_worker (no oversubscription)."""
 
 
 class CheckpointSpec(_Strict):
     """Checkpoints at evaluated epochs: a failed worker group restarts from the latest."""
 
-    enabled: bool = True
-    keep: int = Field(2, gt=0)
+    enabled: StrictBool = True
+    keep: int = Field(2, gt=0, le=1000)
     """How many to keep: the best by selection accuracy (the latest is kept too)."""
-    max_failures: int = Field(2, ge=0)
+    max_failures: int = Field(2, ge=0, le=1000)
     """Worker-group restarts per trial before the trial fails."""
 
 
@@ -299,6 +341,11 @@ class ExperimentSpec(_Strict):
                 f"train.batch_size ({self.train.batch_size}) must be a multiple of resources.num_workers ({workers}): "
                 "the global batch is split evenly into one micro-batch per worker"
             )
+        outside = [e for e in self.eval.epochs or [] if not 0 <= e <= self.train.epochs]
+        if outside:
+            raise ValueError(
+                f"eval.epochs {outside} outside the run: epochs are 0 (before training) to train.epochs ({self.train.epochs})"
+            )
         return self
 
     def eval_epochs(self) -> list[int]:
@@ -312,12 +359,30 @@ class ExperimentSpec(_Strict):
 # Loading
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (PyYAML keeps the last
+    silently: ``lr: 1e-4`` above ``lr: 3e-4`` would be ignored without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice (lines {seen[key]} and {line}); keep one", key_node.start_mark
+                )
+            if isinstance(key, str | int | float | bool):
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError("spec file not found", where=str(path))
     try:
         text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except UnicodeDecodeError as error:
         raise UserError(f"not valid UTF-8 (byte {error.start})", where=str(path)) from None
     except yaml.YAMLError as error:
@@ -328,7 +393,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except (ValueError, RecursionError) as error:  # e.g. an integer of 100,000 digits
         raise UserError(f"invalid YAML value: {str(error)[:200]}", where=str(path)) from None
     if data is None:
-        return {}
+        raise UserError("the spec file is empty; write at least 'base: defaults.yaml' or the fields to set", where=str(path))
     if not isinstance(data, dict):
         raise UserError(f"expected a mapping at the top level, got {type(data).__name__}", where=str(path))
     return data
@@ -355,6 +420,7 @@ def load_raw(path: str | os.PathLike[str], _seen: tuple[Path, ...] = ()) -> dict
         chain = " -> ".join(str(p) for p in (*_seen, path))
         raise UserError(f"'base:' chain loops: {chain}", where=str(path))
     data = _read_yaml(path)
+    _resolve_relative_paths(data, path.parent)
     base = data.pop("base", None)
     if base is None:
         return data
@@ -405,18 +471,46 @@ def validate(data: dict[str, Any], source: str) -> ExperimentSpec:
 def load_spec(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> ExperimentSpec:
     """Load, resolve ``base:``, apply dotted overrides and validate a spec file."""
     data = load_raw(path)
-    for dotted, value in (overrides or {}).items():
-        set_dotted(data, dotted, value)
-    _resolve_relative_paths(data, Path(path).resolve().parent)
+    if overrides:
+        given: dict[str, Any] = {}
+        for dotted, value in overrides.items():
+            set_dotted(given, dotted, value)
+        _resolve_relative_paths(given, Path.cwd())  # typed in a shell: relative to where it runs
+        data = deep_merge(data, given)
     return validate(data, str(path))
 
 
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+"""``owner/name``: a Hugging Face hub id, kept as it is when no such local path exists."""
+
+
 def _resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
-    """File paths in a spec are relative to the spec file: made absolute on the driver."""
-    resources = data.get("resources")
+    """File paths in a spec file are relative to that file's folder (``--set`` ones to the
+    working directory): made absolute on the driver, before trials change directory."""
+
+    def absolute(value: str) -> str:
+        path = Path(value).expanduser()
+        return str(path if path.is_absolute() else (base / path).resolve())
+
+    sections = {name: data.get(name) for name in ("model", "data", "resources")}
+    model, data_section = sections["model"], sections["data"]
+    if isinstance(model, dict) and isinstance(model.get("path"), str):
+        local = absolute(model["path"])
+        hub_id = HUB_ID.match(model["path"]) and not model["path"].endswith(".gguf")
+        keep_hub_id = hub_id and not Path(local).exists()
+        model["path"] = model["path"] if keep_hub_id else local
+    if isinstance(data_section, dict):
+        if isinstance(data_section.get("path"), str):
+            data_section["path"] = absolute(data_section["path"])
+        elif "path" not in data_section:  # files named without data.path: relative to the spec
+            for key in ("train_files", "test_files"):
+                files = data_section.get(key)
+                if isinstance(files, list):
+                    data_section[key] = [absolute(f) if isinstance(f, str) else f for f in files]
+    resources = sections["resources"]
     ds = resources.get("deepspeed") if isinstance(resources, dict) else None
     if isinstance(ds, dict) and isinstance(ds.get("config"), str):
-        config = base / ds["config"]
+        config = Path(absolute(ds["config"]))
         if not config.is_file():
             raise UserError(f"DeepSpeed config file not found: {config}", where="resources.deepspeed.config")
         ds["config"] = str(config)

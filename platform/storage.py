@@ -25,14 +25,12 @@ CHECKPOINT_COPIES = 3
 """Weights plus AdamW's two moments: a checkpoint is about three times the fp32 weights."""
 
 
-def check_storage(storage: Path, spec: ExperimentSpec, trials: int) -> None:
+def check_storage(storage: Path, spec: ExperimentSpec, trials: int, params: float | None) -> None:
     """Refuse to start if ``storage`` is not writable, or too small for the sweep's checkpoints.
 
     Runs before the base model is built or Ray starts. The size is an estimate (fp32 weights
-    and AdamW moments per kept checkpoint); models of unknown size skip it.
+    and AdamW moments per kept checkpoint) from ``params``; models of unknown size skip it.
     """
-    from platform.capacity import parameter_count
-
     where = "--storage (default: $KIP_HOME/results)"
     try:
         storage.mkdir(parents=True, exist_ok=True)
@@ -40,7 +38,6 @@ def check_storage(storage: Path, spec: ExperimentSpec, trials: int) -> None:
             pass
     except OSError as error:
         raise UserError(f"cannot write to {storage}: {error.strerror or error}", where=where) from None
-    params = parameter_count(spec)
     if not spec.checkpoint.enabled or not params:
         return
     needed = int(params) * 4 * CHECKPOINT_COPIES * (spec.checkpoint.keep + 1) * trials

@@ -20,88 +20,26 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-from platform import REPO_ROOT, tracking
+from platform import tracking
 from platform.cli import main_guard
+from platform.cluster import init_ray
 from platform.errors import ServiceUnavailable, UserError
-from platform.paths import state_dir
-from platform.spec import ExperimentSpec, apply_overrides, format_validation_error, load_spec
-
-RUNTIME_EXCLUDES = [".venv/", ".git/", "results/", "reports/", "mlflow.db", "mlruns/", "*.pyc", "__pycache__/", ".cache/"]
+from platform.spec import ExperimentSpec
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m platform.sweep", description=__doc__.split("\n\n")[0])
     parser.add_argument("spec", help="the experiment spec (YAML)")
-    parser.add_argument("--dry-run", action="store_true", help="validate and print the trials, run nothing")
+    parser.add_argument("--dry-run", action="store_true", help="run every check the run runs (spec, data, model, resources, "
+                        "MLflow), print the trials and what was found, train nothing")
+    parser.add_argument("--spec-only", action="store_true", help="with --dry-run: check the spec alone (for a spec whose data, "
+                        "model and GPUs exist only on its cluster)")
     parser.add_argument("--fresh", action="store_true", help="ignore a previous run of this sweep and start over")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec field by dotted path")
     parser.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or a local cluster)")
     parser.add_argument("--storage", default=None, help="where Tune keeps trial state (default: <state dir>/results, see platform/paths.py)")
     return parser.parse_args(argv)
-
-
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    overrides = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"--set expects KEY=VALUE, got {item!r}")
-        overrides[key.strip()] = yaml.safe_load(value)
-    return overrides
-
-
-def applies(spec: ExperimentSpec, refs: dict[str, str]):
-    """Whether a searched parameter applies to a grid cell (mask-ratio keys need a masking objective)."""
-    from objectives.registry import load_reference
-
-    def check(cell: dict[str, Any], name: str) -> bool:
-        if not name.startswith("objective.mask_ratio"):
-            return True
-        objective = cell.get("objective.name", spec.objective.name)
-        return load_reference(refs[objective]).uses_mask_ratio
-
-    return check
-
-
-def validate_trials(spec: ExperimentSpec, source: str) -> tuple[list[dict[str, Any]], dict[str, str], list[ExperimentSpec]]:
-    """Resolve every grid cell (at both ends of each searched range) and every objective.
-
-    Returns the cells, the objective references by name, and every resolved cell spec.
-    """
-    from objectives.registry import resolve
-    from platform.search import grid_cells
-
-    names = {spec.objective.name}
-    cells = grid_cells(spec.search)
-    resolved_specs = []
-    for cell in cells:
-        names.add(cell.get("objective.name", spec.objective.name))
-        for end in ("low", "high"):
-            probe = dict(cell)
-            for key, param in spec.search.parameters.items():
-                probe[key] = param.values[0] if param.type == "choice" else (int(getattr(param, end)) if param.type == "int" else getattr(param, end))
-            resolved = apply_overrides(spec, probe, f"{source} (grid cell {cell or '{}'})")
-            names.add(resolved.objective.name)
-            resolved_specs.append(resolved)
-            check_objective_options(resolved, resolve(resolved.objective.name), f"{source} (grid cell {cell or '{}'})")
-    refs = {name: resolve(name) for name in sorted(names)}
-    return cells, refs, resolved_specs
-
-
-def check_objective_options(spec: ExperimentSpec, reference: str, source: str) -> None:
-    """The objective's own options, validated by its pydantic model, before any trial starts."""
-    from pydantic import ValidationError
-
-    from objectives.registry import load_reference
-
-    try:
-        load_reference(reference).Options(**spec.objective.options())
-    except ValidationError as error:
-        raise UserError(format_validation_error(error, source).replace(f"{source}: ", f"{source}: objective.")) from None
 
 
 def sweep_id(spec: ExperimentSpec, model_dirs: dict[str, str] | None = None) -> str:
@@ -115,72 +53,35 @@ def sweep_id(spec: ExperimentSpec, model_dirs: dict[str, str] | None = None) -> 
     return f"{spec.name}-{digest}"
 
 
-def runtime_env() -> dict[str, Any] | None:
-    """Ship the checkout to every Ray worker unless the job already did (``--working-dir``)."""
-    job = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR", "{}") or "{}")
-    if (job.get("runtime_env") or {}).get("working_dir"):
-        return None
-    return {"working_dir": REPO_ROOT, "excludes": RUNTIME_EXCLUDES, "env_vars": {"TOKENIZERS_PARALLELISM": "false"}}
-
-
-def init_ray(address: str | None) -> None:
-    import ray
-
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
-    # Tune saves its experiment state (which trials ended) every few seconds by default; a
-    # driver killed in between reruns finished trials on resume. Save at most once a second.
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
-    kwargs: dict[str, Any] = {"runtime_env": runtime_env(), "logging_level": "WARNING", "log_to_driver": False}
-    address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        kwargs["address"] = address
-    else:
-        kwargs["include_dashboard"] = False
-    ray.init(**kwargs)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    spec = load_spec(args.spec, parse_overrides(args.set))
-    cells, refs, cell_specs = validate_trials(spec, args.spec)
-    from platform.search import GridCrossSearcher
+    if args.spec_only and not args.dry_run:
+        raise UserError("--spec-only checks a spec without running it: use it with --dry-run", where="--spec-only")
+    from platform.plan import dry_run_report, make_plan
 
-    searcher = GridCrossSearcher(spec.search, applies(spec, refs), seed=spec.train.seed)
+    plan = make_plan(args, spec_only=args.spec_only)
+    spec, searcher, refs = plan.spec, plan.searcher, plan.refs
     if args.dry_run:  # the same id the run will use: model directories named, not built
         identifier = sweep_id(spec, planned_model_dirs(spec, refs))
-        print(dry_run_report(spec, identifier, cells, refs, searcher.total_trials))
+        print(dry_run_report(plan, identifier))
         return 0
+    from platform.storage import sweep_lock
 
-    from platform.data.sources import load_corpus
-    from platform.storage import check_storage, sweep_lock
-
-    storage = Path(args.storage).resolve() if args.storage else state_dir() / "results"
-    check_storage(storage, spec, searcher.total_trials)
-    corpus = load_corpus(spec.data)  # data problems surface now, not inside a trial
-    uri = tracking.tracking_uri(spec.tracking.uri)
     tracking.configure_retries(spec.tracking.retry_seconds)
-    experiment_id = tracking.check_reachable(uri, spec.tracking.experiment)
-    pretrained = prepare_pretrained(spec)
-    from platform.preflight import check_cells
-
-    check_cells(cell_specs, refs, pretrained)
-    model_dirs = resolve_models(spec, refs, pretrained)
+    experiment_id = tracking.check_reachable(plan.uri, spec.tracking.experiment)
+    model_dirs = resolve_models(spec, refs, plan.pretrained)
     identifier = sweep_id(spec, model_dirs)
-    print(f"[sweep] {identifier}: {searcher.total_trials} trials, {len(corpus.documents)} documents, "
-          f"{len(corpus.questions)} questions; MLflow {tracking.redact(uri)} (experiment {spec.tracking.experiment!r})", flush=True)
-    with sweep_lock(storage / ".locks" / identifier):
-        return run_sweep(args, spec, searcher, refs, model_dirs, identifier, str(storage), uri, experiment_id)
+    documents = sum(len(c.documents) for c in plan.corpora.values())
+    questions = sum(len(c.questions) for c in plan.corpora.values())
+    print(f"[sweep] {identifier}: {searcher.total_trials} trials, {documents} documents, {questions} questions; "
+          f"MLflow {tracking.redact(plan.uri)} (experiment {spec.tracking.experiment!r})", flush=True)
+    with sweep_lock(plan.storage / ".locks" / identifier):
+        return run_sweep(args, spec, searcher, refs, model_dirs, identifier, str(plan.storage), plan.uri, experiment_id)
 
 
 def run_sweep(args, spec: ExperimentSpec, searcher, refs, model_dirs, identifier: str, storage: str, uri: str, experiment_id: str) -> int:
     """Ray, the sweep's MLflow run, the Tuner, and the results table (the driver owns the sweep)."""
     init_ray(args.address)
-    import ray
-
-    from platform.capacity import check_cluster_fits
-
-    check_cluster_fits(spec, ray.cluster_resources())
     parent = tracking.start_sweep_run(uri, experiment_id, identifier, identifier, spec.model_dump(mode="json"), fresh=args.fresh)
     from platform.storage import out_of_space
     from platform.trial import SweepContext
@@ -269,19 +170,6 @@ def close_parent_run(uri: str, parent: str, paths: dict[str, str], summary: dict
     return None
 
 
-def prepare_pretrained(spec: ExperimentSpec) -> str | None:
-    """The pretrained checkpoint (converted once if it is a GGUF file), its config and tokenizer
-    checked; None for the embedded model."""
-    if spec.model.source == "embedded":
-        return None
-    from platform.models import check_model
-    from platform.pretrained import model_directory
-
-    path = model_directory(spec.model, log=lambda line: print(line, flush=True))
-    check_model(path, spec.model)
-    return path
-
-
 def model_families(refs: dict[str, str]) -> list[str]:
     """The model families (causal / bidirectional) the sweep's objectives need."""
     from objectives.registry import load_reference
@@ -363,28 +251,6 @@ def scheduler(spec: ExperimentSpec):
         grace_period=min(stopping.grace_evaluations, len(spec.eval_epochs())),
         reduction_factor=stopping.reduction_factor,
     )
-
-
-def dry_run_report(spec: ExperimentSpec, identifier: str, cells, refs, total: int) -> str:
-    lines = [f"sweep {identifier}: {total} trial(s), up to {spec.search.max_concurrent} at once"]
-    lines.append(f"objectives: {', '.join(f'{k} -> {v}' for k, v in refs.items())}")
-    for cell in cells:
-        searched = ", ".join(f"{k}~{p.type}" for k, p in spec.search.parameters.items())
-        lines.append(f"  cell {cell or '{}'}" + (f" x {spec.search.samples_per_cell} samples of ({searched})" if searched else ""))
-    res = spec.resources
-    lines.append(f"per trial: {res.num_workers} worker(s) x {res.cpus_per_worker} CPU, {res.gpus_per_worker} GPU, strategy {res.strategy}")
-    from platform.capacity import memory_per_worker_gb, parameter_count
-    from platform.engine import describe
-
-    params = parameter_count(spec)
-    if params:
-        lines.append(
-            f"model: ~{params / 1e9:.3g}B parameters; estimated {memory_per_worker_gb(spec, params):.1f} GB per worker "
-            "for weights, gradients and optimizer states (activations not included)"
-        )
-    lines.append(f"strategy config (warm-up steps are {spec.train.warmup_ratio:.0%} of each trial's steps, known once its data is loaded):")
-    lines.append(describe(spec, spec.train.batch_size // res.num_workers, total_steps=0))
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

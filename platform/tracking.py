@@ -154,6 +154,27 @@ def check_reachable(uri: str, experiment: str) -> str:
         raise UserError(f"cannot reach the MLflow tracking store {redact(uri)!r}: {short_reason(error, uri)}", where="tracking.uri") from None
 
 
+def check_store_answers(uri: str) -> None:
+    """The dry run's check of the store, which changes nothing: a local store's folder is
+    writable (the database is created by the run), a server answers a read."""
+    where = "tracking.uri"
+    local = uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else uri.removeprefix("file://") if uri.startswith("file://") else None
+    if local is not None:
+        folder = Path(local).parent if uri.startswith("sqlite:") else Path(local)
+        existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if existing is None or not os.access(existing, os.W_OK):
+            raise UserError(f"cannot write the MLflow store {uri!r} ({existing} is not writable)", where=where)
+        return
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    from mlflow.tracking import MlflowClient
+
+    try:
+        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    except Exception as error:  # noqa: BLE001 - any failure here means the store is unusable
+        raise UserError(f"cannot reach the MLflow tracking store {redact(uri)!r}: {short_reason(error, uri)}", where=where) from None
+
+
 _NETWORK_REASONS = ("Connection refused", "Name or service not known", "timed out", "No route to host", "Connection reset")
 
 

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from platform import sweep
+from platform.errors import UserError
 from platform.spec import load_spec
 from tests.conftest import REPO
 
@@ -238,9 +239,20 @@ def test_local_script_is_valid_bash():
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: str(p.relative_to(REPO / "search_spaces")))
 def test_spec_dry_runs(path, capsys):
-    # In-process: the same argument parsing, validation and trial listing as the CLI.
-    assert sweep.main([str(path), "--dry-run"]) == 0
+    """In-process, as the CLI: every spec dry-runs here with all its checks, except those whose
+    data or GPUs exist only on a cluster: they pass the spec-only checks, and the full dry run
+    refuses them here naming what is missing (data.path, or the GPUs under resources)."""
+    spec = load_spec(path)
+    on_cluster_only = spec.data.source == "paper" or spec.resources.gpus_per_worker > 0
+    if not on_cluster_only:
+        assert sweep.main([str(path), "--dry-run"]) == 0
+        out = capsys.readouterr().out
+        assert "trial(s)" in out and "resources: local Ray cluster" in out and "questions" in out
+        return
+    assert sweep.main([str(path), "--dry-run", "--spec-only"]) == 0
     assert "trial(s)" in capsys.readouterr().out
+    with pytest.raises(UserError, match=r"^(data\.path|resources)"):
+        sweep.main([str(path), "--dry-run"])
 
 
 @pytest.mark.parametrize(

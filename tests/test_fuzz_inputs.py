@@ -101,7 +101,8 @@ def test_mutated_jsonl_test_files_fail_with_file_and_line(tmp_path, lines):
 def test_huge_and_empty_specs(tmp_path):
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
-    assert run_sweep_cli([str(empty), "--dry-run"])[0] == 0  # all defaults: a valid spec
+    code, err = run_sweep_cli([str(empty), "--dry-run"])
+    assert code == 2 and "empty.yaml: the spec file is empty" in err
     huge = tmp_path / "huge.yaml"
     huge.write_text("train:\n  lr: " + "9" * 100_000 + "\n")
     code, err = run_sweep_cli([str(huge), "--dry-run"])

@@ -223,7 +223,7 @@ def test_directory_without_matching_files_lists_what_it_found(tmp_path):
 
 
 def test_missing_directory_and_file_as_directory(tmp_path):
-    with pytest.raises(UserError, match="nowhere: directory not found"):
+    with pytest.raises(UserError, match=r"data\.path \(.*nowhere\): directory not found"):
         load_paper_dataset("wiki", tmp_path / "nowhere")
     with pytest.raises(UserError, match="expected a directory"):
         load_paper_dataset("wiki", FIXTURES / "wiki_test.jsonl")

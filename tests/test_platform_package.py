@@ -31,7 +31,7 @@ def test_fresh_interpreter_from_repo_root_gets_both():
 def test_ray_worker_imports_platform_submodule():
     import ray
 
-    from platform.sweep import runtime_env
+    from platform.cluster import runtime_env
 
     ray.init(num_cpus=1, include_dashboard=False, runtime_env=runtime_env(), log_to_driver=False)
     try:

@@ -46,13 +46,13 @@ def test_an_unwritable_storage_path_is_refused(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     with pytest.raises(UserError, match=r"--storage .*cannot write to .*a-file/results"):
-        check_storage(blocker / "results", load_spec(str(TINY)), trials=2)
+        check_storage(blocker / "results", load_spec(str(TINY)), trials=2, params=2e6)
 
 
 def test_storage_too_small_for_the_checkpoints_is_refused(tmp_path):
     with pytest.raises(UserError, match=r"MiB free but this sweep's checkpoints need about .* lower checkpoint.keep"):
-        check_storage(tmp_path, load_spec(str(TINY)), trials=10**9)
-    check_storage(tmp_path, load_spec(str(TINY), {"checkpoint.enabled": False}), trials=10**9)  # nothing to store
+        check_storage(tmp_path, load_spec(str(TINY)), trials=10**9, params=2e6)
+    check_storage(tmp_path, load_spec(str(TINY), {"checkpoint.enabled": False}), trials=10**9, params=2e6)  # nothing to store
 
 
 def test_a_second_driver_of_the_same_sweep_is_refused(tmp_path):

@@ -59,7 +59,7 @@ def test_masks_differ_across_epochs_and_seeds():
 def test_ray_data_stream_matches_the_plan_with_two_workers():
     import ray
 
-    from platform.sweep import runtime_env
+    from platform.cluster import runtime_env
 
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, runtime_env=runtime_env())
     try:

@@ -410,12 +410,12 @@ def _directory(path: str | Path | None) -> Path | None:
         return None
     directory = Path(path)
     if not directory.exists():
-        raise UserError("directory not found", where=str(directory))
+        raise UserError("directory not found", where=f"data.path ({directory})")
     if not directory.is_dir():
         raise UserError(
             "expected a directory holding the dataset's files; name single files with "
             "data.train_files and data.test_files",
-            where=str(directory),
+            where=f"data.path ({directory})",
         )
     return directory
 
