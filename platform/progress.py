@@ -17,12 +17,17 @@ from ray.tune import Callback
 
 
 class CompactProgress(Callback):
-    def __init__(self, total_trials: int, epochs: int) -> None:
+    def __init__(self, total_trials: int, epochs: int, concurrency: int = 1) -> None:
         self.total = total_trials
         self.epochs = epochs
+        self.concurrency = max(1, concurrency)
         self.started = time.time()
         self.best: dict[str, float] = {}
         self.queued: dict[str, int] = {}
+        self.remaining: dict[str, float] = {}
+        """Seconds left per running trial, from its pace so far."""
+        self.durations: dict[str, float] = {}
+        """Projected (running) or measured (ended) seconds per trial: the pending trials' estimate."""
 
     def _label(self, trial) -> str:
         from platform.trial import trial_name
@@ -37,15 +42,29 @@ class CompactProgress(Callback):
         self.best[trial.trial_id] = max(self.best.get(trial.trial_id, 0.0), mean)
         epoch = int(result.get("epoch", 0))
         epochs = int(trial.config.get("train.epochs", self.epochs))  # a cell may set its own
-        elapsed = result.get("wall_time", 0.0)
-        eta = elapsed / max(epoch, 1) * (epochs - epoch)
-        print(
-            f"[sweep] {self._label(trial)}  epoch {epoch:>4}/{epochs}  "
-            f"forward {result.get('forward_acc', float('nan')):.2f}  backward {result.get('backward_acc', float('nan')):.2f}  "
-            f"loss {result.get('loss', float('nan')):.3f}  best {self.best[trial.trial_id]:.2f}  trial eta {eta:4.0f}s",
-            flush=True,
-        )
+        accuracy = f"forward {result.get('forward_acc', float('nan')):.2f}  backward {result.get('backward_acc', float('nan')):.2f}"
+        if epoch == 0:  # the evaluation before training: no loss yet, no pace to project
+            print(f"[sweep] {self._label(trial)}  epoch {epoch:>4}/{epochs}  {accuracy}  (before training)", flush=True)
+        else:
+            elapsed = result.get("wall_time", 0.0)
+            self.remaining[trial.trial_id] = elapsed / epoch * (epochs - epoch)
+            self.durations[trial.trial_id] = elapsed / epoch * epochs
+            print(
+                f"[sweep] {self._label(trial)}  epoch {epoch:>4}/{epochs}  {accuracy}  loss {result.get('loss', float('nan')):.3f}  "
+                f"best {self.best[trial.trial_id]:.2f}  trial eta {_duration(self.remaining[trial.trial_id])}"
+                f"  sweep eta {_duration(self._sweep_eta(trials))}",
+                flush=True,
+            )
         self._tracking_state(trial, int(result.get("mlflow_queued", 0)))
+
+    def _sweep_eta(self, trials: list) -> float:
+        """Running trials' time left plus the pending ones' at the mean trial duration so far,
+        shared over the concurrent slots; the longest running trial bounds it from below."""
+        ended = sum(1 for t in trials if t.status in ("TERMINATED", "ERROR"))
+        running = [self.remaining.get(t.trial_id, 0.0) for t in trials if t.status == "RUNNING"]
+        pending = max(0, self.total - ended - len(running))
+        per_trial = sum(self.durations.values()) / max(1, len(self.durations))
+        return max(max(running, default=0.0), (sum(running) + pending * per_trial) / self.concurrency)
 
     def _tracking_state(self, trial, queued: int) -> None:
         """The trial's MLflow outage as it happens (its worker queues records while the store is down)."""
@@ -64,11 +83,19 @@ class CompactProgress(Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info: Any) -> None:
         self._tracking_state(trial, 0)  # a trial ends only once its queue reached MLflow
+        self.remaining.pop(trial.trial_id, None)
+        if trial.last_result.get("wall_time"):
+            self.durations[trial.trial_id] = trial.last_result["wall_time"]
         print(f"[sweep] done   {self._label(trial)}  ({self._finished(trials, trial)}/{self.total} trials, {time.time() - self.started:.0f}s)", flush=True)
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info: Any) -> None:
         print(f"[sweep] FAILED {self._label(trial)}  ({self._finished(trials, trial)}/{self.total} trials): "
               f"{error_summary(trial.local_path)} (details: {trial.local_path}/error.txt)", flush=True)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    return f"{seconds}s" if seconds < 120 else f"{seconds // 60}m{seconds % 60:02d}s" if seconds < 7200 else f"{seconds / 3600:.1f}h"
 
 
 def error_summary(trial_dir: str) -> str:

@@ -215,7 +215,7 @@ def run_tuner(spec: ExperimentSpec, context, searcher, storage: str, identifier:
     # for no CPU: any fraction would leave, say, 1.998 of 2 CPUs for two 1-CPU workers.
     trainable = tune.with_resources(tune.with_parameters(run_trial, context=context), {"CPU": 0, "memory": 2**26})
     experiment_path = os.path.join(storage, identifier)
-    callbacks = [CompactProgress(searcher.total_trials, spec.train.epochs), CloseStoppedRuns(context.tracking_uri, context.experiment_id, identifier)]
+    callbacks = [CompactProgress(searcher.total_trials, spec.train.epochs, spec.search.max_concurrent), CloseStoppedRuns(context.tracking_uri, context.experiment_id, identifier)]
     if not fresh and tune.Tuner.can_restore(experiment_path):
         check_resumable(Path(experiment_path))
         print(f"[sweep] resuming {experiment_path} (finished trials are kept; --fresh starts over)", flush=True)

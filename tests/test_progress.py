@@ -1,0 +1,36 @@
+"""The live progress lines: the evaluation before training has no loss or pace, later ones
+carry the trial's and the whole sweep's time left."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from platform.progress import CompactProgress
+
+
+def trial(trial_id: str, status: str = "RUNNING", lr: float = 1e-4):
+    return SimpleNamespace(trial_id=trial_id, status=status, config={"train.lr": lr}, last_result={})
+
+
+def test_the_evaluation_before_training_has_no_loss_and_no_eta(capsys):
+    progress = CompactProgress(total_trials=2, epochs=100, concurrency=1)
+    first = trial("a")
+    progress.on_trial_result(0, [first], first, {"epoch": 0, "forward_acc": 0.0, "backward_acc": 0.0, "wall_time": 3.0})
+    line = capsys.readouterr().out
+    assert "(before training)" in line and "loss" not in line and "eta" not in line
+
+
+def test_the_sweep_eta_counts_running_and_pending_trials(capsys):
+    # 4 trials, 2 at a time; two running at 10 s per epoch of 100: each has 50 epochs (500 s) left
+    # and takes 1000 s; the 2 pending ones take 1000 s each over 2 slots: 500 + 1000 = 1500 s
+    progress = CompactProgress(total_trials=4, epochs=100, concurrency=2)
+    a, b = trial("a"), trial("b", lr=3e-4)
+    for running in (a, b):
+        progress.on_trial_result(0, [a, b], running, {"epoch": 50, "forward_acc": 0.5, "backward_acc": 0.1, "loss": 1.0, "wall_time": 500.0})
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert "trial eta 8m20s" in line and "sweep eta 25m00s" in line, line
+    # the last trial: only its own time is left
+    a.status, b.status = "TERMINATED", "TERMINATED"
+    c, d = trial("c", "TERMINATED"), trial("d")
+    progress.on_trial_result(0, [a, b, c, d], d, {"epoch": 90, "forward_acc": 0.5, "backward_acc": 0.1, "loss": 1.0, "wall_time": 900.0})
+    assert "sweep eta 100s" in capsys.readouterr().out
