@@ -29,10 +29,16 @@ TRACKING_URI="${MLFLOW_TRACKING_URI:-sqlite:///$REPO/mlflow.db}"
 # Ray, its workers and the job's `python` all come from the project's venv.
 bash scripts/setup.sh
 export PATH="$(cd "${KIP_VENV:-.venv}" && pwd)/bin:$PATH"
-# Nothing listens beyond loopback, so no token; setting the mode explicitly keeps a token
-# file left by an earlier `ray.init()` from switching `ray start` to token mode, after which
-# `ray job submit` would fail to authenticate.
-export RAY_AUTH_MODE=disabled
+# Every Ray server on 127.0.0.1 only (Ray's single-machine mode: no other node can join), and
+# Ray's token authentication on: `ray start`, `ray job submit` and the job's driver all read
+# the token from the file named here (the job may run with another HOME).
+export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
+export RAY_AUTH_MODE=token
+export RAY_AUTH_TOKEN_PATH="${RAY_AUTH_TOKEN_PATH:-$HOME/.ray/auth_token}"
+if [ ! -s "$RAY_AUTH_TOKEN_PATH" ]; then
+    mkdir -p "$(dirname "$RAY_AUTH_TOKEN_PATH")"
+    (umask 077 && python -c "import secrets; print(secrets.token_hex(32), end='')" > "$RAY_AUTH_TOKEN_PATH")
+fi
 
 ray start --head --node-ip-address 127.0.0.1 --port "$GCS_PORT" --num-cpus "$NUM_CPUS" \
     --dashboard-host 127.0.0.1 --dashboard-port "$DASHBOARD_PORT" --disable-usage-stats

@@ -1,19 +1,39 @@
 """The Ray cluster a sweep runs on: a local one it starts, or an existing one it joins.
 
-Why a module of its own: how the local cluster is started (which addresses and ports it
-listens on, whether it asks for a token, that it ends with the driver) is a security and
-robustness decision, made in one place; the sweep only asks for "the cluster".
+Why a module of its own: how the local cluster is started is a security and robustness
+decision, made in one place. Ray 2.60's defaults for ``ray.init()`` without an address would
+have every process (GCS, raylet, workers, agents, metrics) listen on all interfaces, the
+dashboard agent and two metrics servers on fixed ports (a ``ray start --head`` beside the
+sweep then cannot start its job agent), and the dashboard and runtime-env agents outlive a
+killed driver by a minute. So the local cluster is started:
+
+- on loopback only: Ray's single-machine mode (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, the
+  default on macOS and Windows) makes 127.0.0.1 the node address, and every server binds it;
+  other machines cannot join, which a local cluster never wants;
+- with Ray's token authentication on, unless the user turned it off (``RAY_AUTH_MODE=disabled``):
+  the token lives in ``~/.ray/auth_token`` (created 0600 if missing), and a client without it
+  is refused even over loopback;
+- on free ports: the dashboard agent's and the metrics servers' ports are picked by the OS;
+- with a watchdog: a small process outside the driver's process group that, when the driver
+  is gone (its pipe closes, even after SIGKILL), ends every process the driver started.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from platform import REPO_ROOT
 
-RUNTIME_EXCLUDES = [".venv/", ".git/", "results/", "reports/", "mlflow.db", "mlruns/", "*.pyc", "__pycache__/", ".cache/"]
+RUNTIME_EXCLUDES = [".venv/", "venv/", ".git/", "results/", "reports/", "mlflow.db", "mlruns/", "*.pyc", "__pycache__/", ".cache/"]
+LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+_watchdog: subprocess.Popen | None = None
 
 
 def runtime_env() -> dict[str, Any] | None:
@@ -30,15 +50,82 @@ def init_ray(address: str | None) -> None:
 
     if ray.is_initialized():
         return
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+    # RUNTIME_EXCLUDES names Ray's default excludes itself: without this, Ray warns on every
+    # start that .git and .venv "are now ignored by default"
+    os.environ.setdefault("RAY_OVERRIDE_RUNTIME_ENV_DEFAULT_EXCLUDES", "")
     # Tune saves its experiment state (which trials ended) every few seconds by default; a
     # driver killed in between reruns finished trials on resume. Save at most once a second.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
     kwargs: dict[str, Any] = {"runtime_env": runtime_env(), "logging_level": "WARNING", "log_to_driver": False}
     address = address or os.environ.get("RAY_ADDRESS")
+    from platform import logs
+
     if address:
-        kwargs["address"] = address
+        ray.init(address=address, **kwargs)
     else:
-        kwargs["include_dashboard"] = False
-    ray.init(**kwargs)
+        _local_cluster_settings()
+        ray.init(include_dashboard=False, **kwargs)
+        _start_watchdog()
+    logs.reapply()  # ray.init reconfigures logging, resetting the levels of its loggers
+
+
+def _local_cluster_settings() -> None:
+    """Loopback, a token, free ports: set before the local cluster's processes start (they,
+    and the workers they start, inherit the environment)."""
+    import ray._private.ray_constants as ray_constants
+
+    os.environ.setdefault(LOOPBACK_ONLY, "0")
+    ray_constants.ENABLE_RAY_CLUSTER = os.environ[LOOPBACK_ONLY] not in ("0", "false", "False")
+    for variable in ("AUTOSCALER_METRIC_PORT", "DASHBOARD_METRIC_PORT"):
+        os.environ.setdefault(variable, "0")  # 0: the OS picks a free port (defaults 44217, 44227)
+    if os.environ.get("RAY_AUTH_MODE", "token") != "disabled":
+        ensure_token()  # ray.init then turns token mode on itself (it must: its config is cached)
+    _free_dashboard_agent_port()
+
+
+def ensure_token() -> Path | None:
+    """The token Ray's clients present: ``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH``, or
+    ``~/.ray/auth_token``, created readable by this user only when there is none."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return None
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    if path.is_file() and path.read_text().strip():
+        return path
+    import secrets
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secrets.token_hex(32))
+    return path
+
+
+def _free_dashboard_agent_port() -> None:
+    """Ray 2.60's ``ray.init`` has no option for the dashboard agent's port (fixed 52365, where a
+    ``ray start --head`` on the same machine wants its job agent): 0 asks the OS for a free one.
+    ``RayParams`` is Ray's private parameter object; ``tests/test_local_cluster.py`` fails if
+    this stops taking effect."""
+    from ray._private import parameter
+
+    original = parameter.RayParams.__init__
+    if getattr(original, "free_agent_port", False):
+        return
+
+    @functools.wraps(original)
+    def init(self, *args, **kwargs):
+        kwargs.setdefault("dashboard_agent_listen_port", 0)
+        original(self, *args, **kwargs)
+
+    init.free_agent_port = True
+    parameter.RayParams.__init__ = init
+
+
+def _start_watchdog() -> None:
+    """``platform.watchdog`` in a session of its own (a Ctrl-C to the terminal does not reach
+    it), reading a pipe that closes when this process ends, however it ends."""
+    global _watchdog
+    _watchdog = subprocess.Popen(
+        [sys.executable, "-m", "platform.watchdog", str(os.getpid())],
+        cwd=REPO_ROOT, stdin=subprocess.PIPE, start_new_session=True,
+    )

@@ -38,6 +38,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fresh", action="store_true", help="ignore a previous run of this sweep and start over")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec field by dotted path")
     parser.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or a local cluster)")
+    parser.add_argument("--verbose", action="store_true", help="show Ray's, Tune's and MLflow's own log lines too")
     parser.add_argument("--storage", default=None, help="where Tune keeps trial state (default: <state dir>/results, see platform/paths.py)")
     return parser.parse_args(argv)
 
@@ -55,6 +56,9 @@ def sweep_id(spec: ExperimentSpec, model_dirs: dict[str, str] | None = None) -> 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from platform import logs
+
+    logs.configure(args.verbose)
     if args.spec_only and not args.dry_run:
         raise UserError("--spec-only checks a spec without running it: use it with --dry-run", where="--spec-only")
     from platform.plan import dry_run_report, make_plan

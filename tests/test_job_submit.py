@@ -23,8 +23,15 @@ def test_ray_job_submit_runs_a_sweep_and_a_bare_submission_resumes_it(tmp_path, 
     job_home = tmp_path / "job-home"  # the jobs' $HOME: no KIP_HOME, so the default state dir
     # as after `source .venv/bin/activate`: the job's `python` is the project's interpreter
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    env = {**os.environ, "PATH": path, "RAY_AUTH_MODE": "disabled", "KIP_CACHE_DIR": str(cache_dir)}
+    # as the README documents it: token authentication, one token for `ray start` and `ray job submit`
+    home = tmp_path / "home"
+    # (named by path: the job below runs with a HOME of its own, where ~/.ray/auth_token is not)
+    env = {**os.environ, "PATH": path, "HOME": str(home), "RAY_AUTH_MODE": "token", "KIP_CACHE_DIR": str(cache_dir),
+           "RAY_AUTH_TOKEN_PATH": str(home / ".ray" / "auth_token")}
     env.pop("KIP_HOME", None)
+    without_path = {k: v for k, v in env.items() if k != "RAY_AUTH_TOKEN_PATH"}  # --generate writes the default file
+    subprocess.run([RAY, "get-auth-token", "--generate"], env=without_path, check=True, capture_output=True, timeout=60)
+    assert (home / ".ray" / "auth_token").is_file()
     runtime_env = json.dumps({"env_vars": {"HOME": str(job_home)}})
     sweep = ["python", "-m", "platform.sweep", "tests/specs/tiny.yaml", "--set", "resources.num_workers=2"]
     with ray_head(env, dashboard=True) as head:

@@ -1,0 +1,50 @@
+"""A quiet driver log: the platform's own progress lines, third-party chatter hidden.
+
+Why: a researcher reads the sweep's log for "which trial, which epoch, how far"; MLflow's
+database-migration INFO lines, Ray's runtime-env notices and Tune's experiment box and
+TensorBoard hint bury that (and the TensorBoard hint points at files this platform does not
+use: the curves are in MLflow). ``--verbose`` shows all of it again. Warnings and errors of
+the libraries are kept: only their INFO-level and notice chatter is hidden.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+CHATTY_LOGGERS = {
+    "mlflow": logging.WARNING,  # "Creating initial MLflow database tables...", "Updating database tables"
+    "alembic": logging.WARNING,
+    "ray._private.runtime_env.working_dir": logging.ERROR,  # ".git is now ignored by default when packaging"
+    "ray._private.runtime_env.packaging": logging.ERROR,
+    "ray._private.authentication.authentication_token_setup": logging.ERROR,  # "Token authentication is enabled"
+    "ray.tune": logging.WARNING,
+    "ray.train": logging.WARNING,
+}
+
+
+_quiet = False
+
+
+def configure(verbose: bool) -> None:
+    """Before Ray, MLflow or Tune are used: quiet unless ``verbose``."""
+    global _quiet
+    _quiet = not verbose
+    if verbose:
+        return
+    # Tune's reporter of Ray 2.x prints its box and TensorBoard hint at any verbosity; the
+    # previous reporter prints nothing at ``verbose=0`` (the platform's callback reports instead)
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' "Writing model shards" bars
+    # DeepSpeed, imported on the driver by transformers' integrations, warns "Setting
+    # accelerator to CPU" at import and resets its logger's level then: a filter survives that
+    logging.getLogger("DeepSpeed").addFilter(lambda record: record.levelno >= logging.ERROR)
+    reapply()
+
+
+def reapply() -> None:
+    """The quiet levels again, after a library reconfigured logging (``ray.init`` does)."""
+    if _quiet:
+        for name, level in CHATTY_LOGGERS.items():
+            logging.getLogger(name).setLevel(level)
