@@ -168,25 +168,12 @@ def check_files(cell_specs: list[ExperimentSpec], refs: dict[str, str]) -> dict[
         if label not in corpora:
             corpora[label] = load_corpus(spec.data, paraphrases)
     model = cell_specs[0].model
-    if model.source == "huggingface" and not os.path.exists(model.path or "") and not _is_cached_hub_id(model.path or ""):
-        raise UserError(
-            "no such directory here, and not a Hugging Face hub id in the local cache (nothing downloads at run time "
-            "unless HF_HUB_OFFLINE=0 and the network allows); check the path, relative to the spec file's folder",
-            where=f"model.path ({model.path})",
-        )
+    if model.source == "huggingface" and not os.path.exists(model.path or ""):
+        from platform.spec import HUB_ID
+
+        if not HUB_ID.match(model.path or ""):  # a hub id is looked up by the model stage (cache, or download)
+            raise UserError("no such directory (relative paths are relative to the spec file's folder)", where=f"model.path ({model.path})")
     return corpora
-
-
-def _is_cached_hub_id(path: str) -> bool:
-    from platform.spec import HUB_ID
-
-    if not HUB_ID.match(path):
-        return False
-    if os.environ.get("HF_HUB_OFFLINE", "1") == "0":
-        return True  # the user allows downloads: transformers fetches it
-    from huggingface_hub import try_to_load_from_cache
-
-    return isinstance(try_to_load_from_cache(path, "config.json"), str)
 
 
 def check_model(spec: ExperimentSpec, cell_specs: list[ExperimentSpec], refs: dict[str, str]) -> str | None:
