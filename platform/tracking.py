@@ -305,6 +305,26 @@ BEST_KEYS = ("forward_acc", "backward_acc", "mean_acc", "selection_acc", "val_fo
 """Logged again as ``best_<key>`` (and ``best_epoch``) whenever the selection accuracy improves."""
 
 
+SYSTEM_METRICS_SECONDS = 10
+"""How often MLflow samples a trial's machine (``MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL`` overrides)."""
+
+
+def _start_system_metrics(uri: str, run_id: str):
+    """MLflow's system metrics on the trial's run (``system/cpu_utilization_percentage``,
+    memory, disk, network; GPU utilisation and memory where NVML finds GPUs), sampled in a
+    thread of the rank-0 worker: the machine as the trial saw it, next to its curves. Best
+    effort: a store that is down stops the sampling, never the trial. ``resume_logging``
+    continues the steps after a worker restart."""
+    try:
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        monitor = SystemMetricsMonitor(run_id, sampling_interval=SYSTEM_METRICS_SECONDS, resume_logging=True, tracking_uri=uri)
+        monitor.start()
+        return monitor
+    except Exception:  # noqa: BLE001 - no system metrics is not worth a failed trial
+        return None
+
+
 class TrialLogger:
     """Used by the rank-0 worker: per-epoch metrics, and the best epoch's predictions.
 
@@ -326,6 +346,7 @@ class TrialLogger:
         self.best = -math.inf
         self.pending: list[tuple[str, Callable[[], Any]]] = []
         self.outage_since: float | None = None
+        self.system_metrics = _start_system_metrics(uri, run_id)
 
     def log_epoch(self, metrics: dict[str, float], epoch: int, predictions: list[Any]) -> None:
         from mlflow.entities import Metric
@@ -386,6 +407,9 @@ class TrialLogger:
 
     def close(self) -> None:
         """Send everything queued, waiting out an outage for up to ``tracking.retry_seconds``."""
+        if self.system_metrics is not None:
+            with contextlib.suppress(Exception):  # best effort, like the samples themselves
+                self.system_metrics.finish()
         waits = backoff(_retry["seconds"])
         while not self.flush():
             if next(waits, "out of time") == "out of time":

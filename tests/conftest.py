@@ -1,8 +1,10 @@
 """Shared test setup: real components, isolated state.
 
 Every test session gets its own base-model cache and MLflow store under a temporary
-directory, and Ray token auth is set explicitly (see DEVELOPERS.md) so `ray start` and
-`ray job submit` agree.
+directory. Ray's token authentication is off for the tests' own clusters (set explicitly, so
+a token file left in ``~/.ray`` cannot switch `ray start` to token mode under a test); the
+tests about it (`test_local_cluster.py`, `test_job_submit.py`) turn it on in their own
+environment, as users run.
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ PLANTED = "planted-secret-7f3a9c"
 def sweep_run(tmp_path_factory, cache_dir):
     home = tmp_path_factory.mktemp("kip-home")
     # planted secrets: nothing the sweep writes may contain them
-    env = {"KIP_HOME": str(home), "HF_TOKEN": PLANTED, "MLFLOW_TRACKING_TOKEN": PLANTED, "AWS_SECRET_ACCESS_KEY": PLANTED}
+    env = {"KIP_HOME": str(home), "HF_TOKEN": PLANTED, "MLFLOW_TRACKING_TOKEN": PLANTED, "AWS_SECRET_ACCESS_KEY": PLANTED,
+           "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL": "0.5"}  # seconds-long trials: sample often
     first = run_cli("platform.sweep", SPEC, env=env)
     return home, env, first
 
@@ -58,6 +59,10 @@ def test_mlflow_has_parent_and_child_runs_with_histories(sweep_run):
             assert all(0.0 <= m.value <= upper for m in history)
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"resolved_spec.yaml", "predictions_best_epoch.jsonl"} <= artifacts
+        # MLflow's system metrics of the machine the trial ran on
+        cpu = client.get_metric_history(run.info.run_id, "system/cpu_utilization_percentage")
+        assert cpu and all(0.0 <= m.value <= 100.0 for m in cpu), cpu
+        assert "system/system_memory_usage_megabytes" in run.data.metrics
     assert {"results.md", "results.csv"} <= {a.path for a in client.list_artifacts(parents[0].info.run_id)}
 
 
