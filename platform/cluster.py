@@ -127,5 +127,5 @@ def _start_watchdog() -> None:
     global _watchdog
     _watchdog = subprocess.Popen(
         [sys.executable, "-m", "platform.watchdog", str(os.getpid())],
-        cwd=REPO_ROOT, stdin=subprocess.PIPE, start_new_session=True,
-    )
+        cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # no output of its own: a caller reading the driver's stdout to its end must not wait for it
