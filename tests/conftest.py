@@ -4,7 +4,8 @@ Every test session gets its own base-model cache and MLflow store under a tempor
 directory. Ray's token authentication is off for the tests' own clusters (set explicitly, so
 a token file left in ``~/.ray`` cannot switch `ray start` to token mode under a test); the
 tests about it (`test_local_cluster.py`, `test_job_submit.py`) turn it on in their own
-environment, as users run.
+environment, as users run. The clusters are single-machine (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``):
+a head started with it and a driver joining it must agree, as ``clusters/README.md`` says.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+# Every Ray cluster of the tests is single-machine: its servers on 127.0.0.1 only, and every
+# client (a driver given --address, `ray job submit`) agrees, so no test traffic leaves loopback
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 

@@ -37,9 +37,6 @@ class Head:
 def ray_head(env: dict[str, str], cpus: int = 2, dashboard: bool = False) -> Iterator[Head]:
     temp_dir = tempfile.mkdtemp(prefix="kip-ray-", dir="/tmp")  # unix socket paths: <108 bytes
     port, dashboard_port = free_port(), free_port()
-    # loopback only, as platform.cluster starts its local cluster (ray start resolves
-    # --node-ip-address=127.0.0.1 to the machine's routable address otherwise)
-    env = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", **env}
     head = subprocess.Popen(
         [RAY, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
          f"--dashboard-port={dashboard_port}", "--dashboard-host=127.0.0.1", f"--num-cpus={cpus}",

@@ -66,7 +66,8 @@ def test_the_local_cluster_is_loopback_only_token_protected_on_free_ports_and_en
     home = tmp_path / "home"
     home.mkdir()
     env = {**os.environ, "HOME": str(home), "KIP_HOME": str(tmp_path / "kip")}
-    env.pop("RAY_AUTH_MODE")  # the default: token authentication on
+    env.pop("RAY_AUTH_MODE")  # the defaults: token authentication on,
+    env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")  # and the platform's own choice of loopback
     args = [sys.executable, "-m", "platform.sweep", str(REPO / "tests" / "specs" / "tiny.yaml"), "--set", "train.epochs=30000",
             "--set", "eval.every=1000", "--set", "search.grid={objective.name: [ar]}", "--set", "tracking.experiment=local-cluster"]
     driver = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -102,7 +103,7 @@ def test_the_local_cluster_is_loopback_only_token_protected_on_free_ports_and_en
         assert "Authentication token is missing or incorrect" in stranger.stdout + stranger.stderr, stranger.stderr[-2000:]
 
         # 3. free ports: a `ray start --head` beside the sweep gets its job agent and runs a job
-        head_env = {**env, "RAY_AUTH_MODE": "token", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
+        head_env = {**env, "RAY_AUTH_MODE": "token", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
         with ray_head(head_env, dashboard=True) as head:
             for _ in range(60):
                 job = subprocess.run([RAY, "job", "submit", "--address", head.dashboard_address, "--", "python", "-c", "print('job agent up')"],
