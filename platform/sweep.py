@@ -14,6 +14,7 @@ MLflow runs are reused.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -104,6 +105,8 @@ def run_sweep(args, spec: ExperimentSpec, searcher, refs, model_dirs, identifier
     except BaseException as error:
         tracking.end_run(uri, parent, "FAILED")
         if isinstance(error, Exception) and out_of_space(Path(storage), error):
+            with contextlib.suppress(ServiceUnavailable):  # the store is elsewhere, but may be down too
+                tracking.fail_running_trials(uri, experiment_id, parent, f"No space left on device in {storage} (the sweep stopped)")
             print(f"\nerror: {storage} ran out of space during the sweep. Trials that failed are marked FAILED in "
                   "MLflow with the error; finished trials and their runs are kept. Free space and run the same "
                   "command again to resume.", file=sys.stderr, flush=True)

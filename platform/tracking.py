@@ -420,6 +420,9 @@ class TrialLogger:
                 )
 
 
+INTERRUPT_SLACK_S = 10.0
+"""A trial run that FAILED this long before the driver saw the Ctrl-C still counts as interrupted."""
+
 INTERRUPTED = "interrupted (Ctrl-C); the rerun of the same command resumes it from its last checkpoint"
 
 
@@ -431,15 +434,24 @@ def close_interrupted_trials(uri: str, experiment_id: str, parent_id: str, since
     for run in runs:
         # a trial stopped from outside is left RUNNING, or FAILED by its own handler when the
         # stop reached it (its controller or workers died under it: which error surfaces first
-        # is a race); either way it was interrupted, not broken. A real failure in the same
-        # moment is resumed by the rerun and reported there.
-        died = run.info.status == "FAILED" and since is not None and (run.info.end_time or 0) >= since * 1000
+        # is a race); either way it was interrupted, not broken. A terminal's Ctrl-C reaches the
+        # trial's processes as it reaches the driver, whose handler may run a little later:
+        # hence the slack. A real failure in that moment is resumed by the rerun and reported there.
+        died = run.info.status == "FAILED" and since is not None and (run.info.end_time or 0) >= (since - INTERRUPT_SLACK_S) * 1000
         if run.info.status != "RUNNING" and not died:
             continue
         client(uri).set_tag(run.info.run_id, "stop_reason", INTERRUPTED)
         end_run(uri, run.info.run_id, "KILLED")
         stopped.add(run.data.tags.get("trial_key", "").rsplit("/", 1)[-1])
     return stopped
+
+
+def fail_running_trials(uri: str, experiment_id: str, parent_id: str, error: str) -> None:
+    """The sweep's trial runs still RUNNING when the driver itself failed (the disk filled
+    under Tune's own state before a trial could mark its run): FAILED, with the driver's error."""
+    for run in client(uri).search_runs([experiment_id], filter_string=f"tags.{PARENT_TAG} = '{parent_id}'"):
+        if run.info.status == "RUNNING":
+            end_run(uri, run.info.run_id, "FAILED", error)
 
 
 def log_sweep_table(uri: str, parent_id: str, paths: dict[str, str], summary: dict[str, float]) -> None:

@@ -106,7 +106,8 @@ def test_a_disk_filling_up_mid_sweep_fails_loudly_and_loses_nothing(tmpfs, tmp_p
     assert "No space left on device" in output
     client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")  # the store lives elsewhere: intact
     runs = client.search_runs([client.get_experiment_by_name("three-seeds").experiment_id], filter_string="tags.kind = 'trial'")
-    assert runs and all(r.info.status == "FAILED" and "No space left" in r.data.tags["error"] for r in runs)
+    assert runs and all(r.info.status == "FAILED" and "No space left" in r.data.tags["error"] for r in runs), [
+        (r.info.status, r.data.tags.get("error", "")[-300:], r.data.tags.get("stop_reason")) for r in runs]
 
     (storage / "filler").unlink()  # the user frees space and runs the command again
     time.sleep(1)
