@@ -3,7 +3,10 @@
 Why a base stage: a real LLM already knows how to answer questions and follow the masked
 reconstruction instruction; a model built from config knows nothing. So before any trial,
 the tiny model is trained on known entities: their documents (in each base objective's
-format, e.g. ``ar`` and ``masked_ar``) and, for a share of them, question/answer pairs. It
+format, e.g. ``ar`` and ``masked_ar``), with their paraphrases in both orders by default,
+and, for a share of them, question/answer pairs. The paraphrases stand for what a pretrained
+model brings: it has met what it knows in many phrasings, and that is what makes knowledge
+injected later answerable by questions at all (``docs/method.md`` has the measurements). It
 never sees a new entity. The result is cached on disk, keyed by everything that determines
 it, written atomically, and shared by every trial of every sweep.
 """
@@ -27,6 +30,7 @@ from platform.data.corpus import Corpus
 from platform.data.sources import build_world
 from platform.data.stream import collate
 from platform.data.worlds import vocabulary_texts
+from platform.engine import Engine, build_optimizer, warmup_then_constant
 from platform.evaluate import score_questions, summarize
 from platform.models import (
     build_tiny_model,
@@ -36,9 +40,9 @@ from platform.models import (
     set_bidirectional,
 )
 from platform.paths import cache_dir
-from platform.spec import ExperimentSpec
+from platform.spec import ExperimentSpec, TrainSpec
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Bump when the base stage's recipe changes, so stale caches are not reused."""
 BASE_OBJECTIVES = {"causal": ("ar", "masked_ar"), "bidirectional": ("masked_diffusion",)}
 """Per model family, the objectives whose document formats the base model learns."""
@@ -52,7 +56,8 @@ def base_key(spec: ExperimentSpec, family: str) -> str:
     """A hash of everything that determines the base model: recipe, vocabulary, and the base
     stage's texts themselves (so worlds that share a base stage share the model)."""
     world = build_world(spec.data)
-    texts = [d.text for d in world.base_documents()] + [f"{q.question}\t{q.answer}" for q in world.base_qa()]
+    documents = world.base_documents(spec.model.base_pretrain.paraphrases)
+    texts = [d.text for d in documents] + [f"{q.question}\t{q.answer}" for q in world.base_qa()]
     payload = {
         "version": FORMAT_VERSION,
         "family": family,
@@ -95,10 +100,11 @@ def _build(spec: ExperimentSpec, family: str, out: Path, log) -> dict:
     context = Context(tokenizer, ChatFormat.from_tokenizer(tokenizer), mask_token_id(tokenizer, spec.model))
     objectives: list[Objective] = [load_reference(resolve(name))(context) for name in BASE_OBJECTIVES[family]]
 
-    doc_examples = objectives[0].encode(Corpus("known", documents=world.base_documents()))
+    doc_examples = objectives[0].encode(Corpus("known", documents=world.base_documents(cfg.paraphrases)))
     qa_pairs = [qa_ids(tokenizer, context.chat, q.question, q.answer) for q in world.base_qa()]
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.1)
+    steps_per_epoch = -(-(len(qa_pairs) + len(objectives) * len(doc_examples)) // cfg.batch_size)
+    engine = _engine(model, cfg.lr, steps_per_epoch * cfg.epochs)
     rng = np.random.default_rng(cfg.seed)
     shuffle = random.Random(cfg.seed)
     model.train()
@@ -106,19 +112,17 @@ def _build(spec: ExperimentSpec, family: str, out: Path, log) -> dict:
         samples = [objectives[0].qa_sample(prompt, completion, rng) for prompt, completion in qa_pairs]
         for objective in objectives:
             samples += [objective.make_sample(e, rng, float(rng.uniform(0.05, 0.95))) for e in doc_examples]
-        shuffle.shuffle(samples)
-        total = 0.0
-        for start in range(0, len(samples), cfg.batch_size):
-            batch = {k: torch.from_numpy(v) for k, v in collate(samples[start : start + cfg.batch_size], tokenizer.pad_token_id).items()}
+        total, steps = torch.zeros(()), 0
+        for chunk in length_batches(samples, cfg.batch_size, shuffle):
+            batch = {k: torch.from_numpy(v) for k, v in collate(chunk, tokenizer.pad_token_id).items()}
             logits = model(**model_inputs(model, batch["input_ids"], batch["attention_mask"])).logits
             loss = objectives[0].loss(logits, batch["labels"], batch["weights"])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            total += loss.item()
+            engine.step(loss)
+            total, steps = total + loss.detach(), steps + 1
         if (epoch + 1) % 10 == 0 or epoch == cfg.epochs - 1:
-            log(f"[base] epoch {epoch + 1}/{cfg.epochs} loss {total / max(1, len(samples) // cfg.batch_size):.4f}")
+            elapsed = time.time() - started
+            left = elapsed / (epoch + 1) * (cfg.epochs - epoch - 1)
+            log(f"[base] epoch {epoch + 1}/{cfg.epochs} loss {float(total) / max(1, steps):.4f} elapsed {elapsed:.0f}s eta {left:.0f}s")
 
     probe = world.base_probe_questions()
     answers = objectives[0].generate(model, [q.question for q in probe], 24, 128)
@@ -127,3 +131,27 @@ def _build(spec: ExperimentSpec, family: str, out: Path, log) -> dict:
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return {"family": family, "probe": metrics, "seconds": round(time.time() - started, 1)}
+
+
+def _engine(model: torch.nn.Module, lr: float, total_steps: int) -> Engine:
+    """The trials' optimizer recipe (``platform/engine.py``): fused AdamW (0.9, 0.95), weight
+    decay 0.1 on matrices only, 2% warm-up, gradient clipping 1.0; only the rate is the base's."""
+    train = TrainSpec(lr=lr)
+    optimizer = build_optimizer(model, train)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_constant(total_steps, train.warmup_ratio))
+    return Engine(model, model, optimizer, scheduler, train.grad_clip)
+
+
+def length_batches(samples: list, batch_size: int, shuffle: random.Random, pool: int = 16) -> list[list]:
+    """Batches of similar length in a shuffled order: samples are shuffled, sorted by length
+    within pools of ``pool`` batches, cut into batches, and the batches shuffled. The base
+    stage mixes 10-token documents with 40-token masked copies; padding every batch to its
+    longest member would spend most of the compute on padding."""
+    order = list(samples)
+    shuffle.shuffle(order)
+    batches = []
+    for start in range(0, len(order), batch_size * pool):
+        chunk = sorted(order[start : start + batch_size * pool], key=lambda sample: len(sample.input_ids))
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    shuffle.shuffle(batches)
+    return batches

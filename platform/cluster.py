@@ -79,6 +79,10 @@ def _local_cluster_settings() -> None:
     ray_constants.ENABLE_RAY_CLUSTER = os.environ[LOOPBACK_ONLY] not in ("0", "false", "False")
     for variable in ("AUTOSCALER_METRIC_PORT", "DASHBOARD_METRIC_PORT"):
         os.environ.setdefault(variable, "0")  # 0: the OS picks a free port (defaults 44217, 44227)
+    # Each trial starts several processes (trial, controller, worker, stream): the raylet's
+    # default limit of one starting worker per CPU made it warn "8, 10, 12 PYTHON worker
+    # processes have been started" on every 2-core sweep, and start them one CPU's worth at a time.
+    os.environ.setdefault("RAY_worker_maximum_startup_concurrency", str(max(16, os.cpu_count() or 1)))
     if os.environ.get("RAY_AUTH_MODE", "token") != "disabled":
         ensure_token()  # ray.init then turns token mode on itself (it must: its config is cached)
     _free_dashboard_agent_port()

@@ -62,10 +62,15 @@ class TinyModelConfig(_Strict):
 class BasePretrainConfig(_Strict):
     """How the embedded base model learns the formats on the known entities (cached on disk)."""
 
-    epochs: int = Field(60, gt=0, le=MAX_EPOCHS)
+    epochs: int = Field(30, gt=0, le=MAX_EPOCHS)
     lr: float = Field(2e-3, gt=0, le=1)
     batch_size: int = Field(32, gt=0, le=MAX_BATCH)
     seed: int = 0
+    paraphrases: Literal["none", "same", "reordered", "both"] = "both"
+    """The paraphrase sets of the known entities' documents the base model reads besides the
+    originals, in each base format. A pretrained model has read what it knows in many
+    phrasings and orders, which is what lets questions reach knowledge injected later; no new
+    entity is ever among them."""
 
 
 class ModelSpec(_Strict):

@@ -138,8 +138,8 @@ class ArithmeticWorld:
     test: list[MathProblem]
     base: NameDescriptionWorld
 
-    def base_documents(self) -> list[Document]:
-        return self.base.base_documents()
+    def base_documents(self, paraphrases: str = "none") -> list[Document]:
+        return self.base.base_documents(paraphrases)
 
     def base_qa(self) -> list[Question]:
         return self.base.base_qa()

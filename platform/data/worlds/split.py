@@ -27,9 +27,9 @@ class KnownNewSplit:
     def questions(self, entities: list, templates: Any) -> list[Question]:
         raise NotImplementedError
 
-    def base_documents(self) -> list[Document]:
-        """Known entities' documents: the base model reads every one of them."""
-        return self.documents(self.known)
+    def base_documents(self, paraphrases: str = "none") -> list[Document]:
+        """Known entities' documents (with a paraphrase set): the base model reads every one."""
+        return self.documents(self.known, paraphrases)
 
     def base_qa(self) -> list[Question]:
         """QA pairs the base model is trained on: known entities, training templates only."""
