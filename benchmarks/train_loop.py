@@ -249,7 +249,7 @@ def run(bench: Workbench, settings: Settings) -> tuple[list[Figure], dict[str, f
             f"mean padded length {lengths[name]:.1f} vs {lengths['ar']:.1f} tokens (batch {spec.train.batch_size}); median of the per-chunk "
             f"paired step-time ratios: {1 / per_objective[name]['vs_first']:.3f}",
         ))
-    # The 2.2x target assumes the masked copy doubles the sequence; METHOD.md's prompt and
+    # The 2.2x target assumes the masked copy doubles the sequence; docs/method.md's prompt and
     # response texts make it ~3x the tokens, so the cost per token is the fair comparison.
     per_token = {name: per_objective[name]["step_s"] / (lengths[name] * spec.train.batch_size) for name in objectives}
     ratio = per_token["masked_ar"] / per_token["ar"]

@@ -1,4 +1,4 @@
-"""The mask-ratio distribution, the one place that draws t (METHOD.md).
+"""The mask-ratio distribution, the one place that draws t (docs/method.md).
 
 Why seeded from (seed, epoch, step): t is drawn once per global batch by default, and
 per-sample draws come from the sample's own generator, so the same spec and seed give the

@@ -1,4 +1,4 @@
-"""``masked_diffusion``: LLaDA-style masked diffusion on a bidirectional model (METHOD.md).
+"""``masked_diffusion``: LLaDA-style masked diffusion on a bidirectional model (docs/method.md).
 
 Training example: ``BOS + document + EOS``; BOS is never masked, every other token is
 replaced by the mask token with probability p = (1 - eps) t + eps (LLaDA's recipe: p > 0
@@ -99,7 +99,7 @@ class MaskedDiffusion(Objective):
 
     @torch.no_grad()
     def generate(self, model: torch.nn.Module, questions: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
-        """Low-confidence remasking, semi-autoregressive blocks, temperature 0 (METHOD.md)."""
+        """Low-confidence remasking, semi-autoregressive blocks, temperature 0 (docs/method.md)."""
         was_training = model.training
         model.eval()
         try:

@@ -1,4 +1,4 @@
-"""``masked_sft``: masked fine-tuning on math problems (METHOD.md's math variant of ``masked_ar``).
+"""``masked_sft``: masked fine-tuning on math problems (docs/method.md's math variant of ``masked_ar``).
 
 User turn = ``Question:`` + the question + ``Answer:`` + the answer with each token replaced
 by the mask token with probability t (Bernoulli(t)) + ``Return the recovered masked answer.``;
@@ -7,7 +7,7 @@ The pieces are separated by newlines: question and answer are tokenized on their
 (``Example.context`` / ``Example.ids``), and a subword tokenizer encodes text that starts a
 line the same alone as inside the whole prompt (no leading-space variant of the first token).
 
-Loss: only on the assistant's answer tokens whose copy in the prompt was masked (METHOD.md),
+Loss: only on the assistant's answer tokens whose copy in the prompt was masked (docs/method.md),
 plus the end-of-turn token, included (as in ``masked_ar``) so greedy generation learns to
 stop after the answer. Unmasked answer tokens carry no loss: they can be copied from the
 prompt, which teaches nothing.

@@ -1,7 +1,7 @@
-"""``sft``: supervised fine-tuning on math problems, the math baseline of METHOD.md.
+"""``sft``: supervised fine-tuning on math problems, the math baseline of docs/method.md.
 
 User turn = the question, assistant turn = the full worked answer (ending in ``#### N``),
-then end-of-turn. Loss on the answer tokens and the end-of-turn only (METHOD.md: "loss on
+then end-of-turn. Loss on the answer tokens and the end-of-turn only (docs/method.md: "loss on
 answer tokens"); the end-of-turn is trained so greedy generation stops after the answer.
 The prompt is exactly the evaluation prompt (``platform.chat.prompt_ids``), so the model is
 trained on the question as it will be asked, 0-shot.
@@ -21,7 +21,7 @@ from platform.errors import UserError
 def encode_problems(tokenizer: PreTrainedTokenizerBase, corpus: Corpus, objective: str) -> list[Example]:
     """One example per training problem: ``context`` = the question, ``ids`` = the answer.
 
-    Why the split: the question is never corrupted (METHOD.md's ``masked_sft``), the answer
+    Why the split: the question is never corrupted (docs/method.md's ``masked_sft``), the answer
     is what masking corrupts and what carries the loss.
     """
     if not corpus.train_problems:

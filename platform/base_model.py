@@ -62,12 +62,19 @@ def base_key(spec: ExperimentSpec, family: str) -> str:
         "version": FORMAT_VERSION,
         "family": family,
         "tiny": spec.model.tiny.model_dump(),
-        "pretrain": spec.model.base_pretrain.model_dump(),
+        "pretrain": _recipe_fields(spec, family),
         "objectives": BASE_OBJECTIVES[family],
         "vocabulary": _digest(vocabulary_texts()),
         "texts": _digest(texts),
     }
     return _digest([json.dumps(payload, sort_keys=True)])[:16]
+
+
+def _recipe_fields(spec: ExperimentSpec, family: str) -> dict:
+    """The base-stage settings that shape this family's model (not the other family's)."""
+    cfg = spec.model.base_pretrain
+    epochs, lr = cfg.recipe(family)
+    return {"epochs": epochs, "lr": lr, "batch_size": cfg.batch_size, "seed": cfg.seed, "paraphrases": cfg.paraphrases}
 
 
 def _digest(texts: list[str]) -> str:
@@ -103,12 +110,13 @@ def _build(spec: ExperimentSpec, family: str, out: Path, log) -> dict:
     doc_examples = objectives[0].encode(Corpus("known", documents=world.base_documents(cfg.paraphrases)))
     qa_pairs = [qa_ids(tokenizer, context.chat, q.question, q.answer) for q in world.base_qa()]
 
+    epochs, lr = cfg.recipe(family)
     steps_per_epoch = -(-(len(qa_pairs) + len(objectives) * len(doc_examples)) // cfg.batch_size)
-    engine = _engine(model, cfg.lr, steps_per_epoch * cfg.epochs)
+    engine = _engine(model, lr, steps_per_epoch * epochs)
     rng = np.random.default_rng(cfg.seed)
     shuffle = random.Random(cfg.seed)
     model.train()
-    for epoch in range(cfg.epochs):
+    for epoch in range(epochs):
         samples = [objectives[0].qa_sample(prompt, completion, rng) for prompt, completion in qa_pairs]
         for objective in objectives:
             samples += [objective.make_sample(e, rng, float(rng.uniform(0.05, 0.95))) for e in doc_examples]
@@ -119,10 +127,10 @@ def _build(spec: ExperimentSpec, family: str, out: Path, log) -> dict:
             loss = objectives[0].loss(logits, batch["labels"], batch["weights"])
             engine.step(loss)
             total, steps = total + loss.detach(), steps + 1
-        if (epoch + 1) % 10 == 0 or epoch == cfg.epochs - 1:
+        if (epoch + 1) % 10 == 0 or epoch == epochs - 1:
             elapsed = time.time() - started
-            left = elapsed / (epoch + 1) * (cfg.epochs - epoch - 1)
-            log(f"[base] epoch {epoch + 1}/{cfg.epochs} loss {float(total) / max(1, steps):.4f} elapsed {elapsed:.0f}s eta {left:.0f}s")
+            left = elapsed / (epoch + 1) * (epochs - epoch - 1)
+            log(f"[base] epoch {epoch + 1}/{epochs} loss {float(total) / max(1, steps):.4f} elapsed {elapsed:.0f}s eta {left:.0f}s")
 
     probe = world.base_probe_questions()
     answers = objectives[0].generate(model, [q.question for q in probe], 24, 128)

@@ -15,7 +15,7 @@ from transformers import PreTrainedTokenizerBase
 
 from platform.errors import UserError, first_line
 
-# The paper's fixed instruction texts (METHOD.md), one place for each.
+# The paper's fixed instruction texts (docs/method.md), one place for each.
 MASKED_PASSAGE_INSTRUCTION = "Return the recovered masked passage."
 RECOVERED_PREFIX = "Here is the recovered text:\n\n"
 MASKED_ANSWER_INSTRUCTION = "Return the recovered masked answer."

@@ -2,7 +2,7 @@
 
 Why a tiny interface (``step(loss)``, ``module``, ``lr``): the worker loop reads the same for
 both strategies; everything strategy-specific (wrapping, optimizer ownership, clipping,
-bf16) lives here. The optimizer is METHOD.md's: AdamW, betas from the spec, weight decay on
+bf16) lives here. The optimizer is docs/method.md's: AdamW, betas from the spec, weight decay on
 weights but not on biases and norms, linear warm-up then a constant learning rate.
 """
 
@@ -127,7 +127,7 @@ class Engine:
 
 
 def build_optimizer(model: torch.nn.Module, train: TrainSpec) -> torch.optim.AdamW:
-    """METHOD.md's AdamW over ``parameter_groups``, fused where torch has the kernel.
+    """docs/method.md's AdamW over ``parameter_groups``, fused where torch has the kernel.
 
     The fused kernel (CPU and CUDA since torch 2.4) is 3-4x faster than the default per-tensor
     loop on CPU (benchmarks/FINDINGS.md). It reorders float operations, so losses match the

@@ -1,7 +1,7 @@
 """The sweep's results table: one row per trial, its best epoch chosen as in the paper.
 
 Model selection: the evaluated epoch with the best mean of forward and backward accuracy
-(METHOD.md), not the last one.
+(docs/method.md), not the last one.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ TINY = {"hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size":
 
 def spec_with(**base_pretrain) -> ExperimentSpec:
     return ExperimentSpec.model_validate(
-        {"model": {"tiny": TINY, "base_pretrain": {"epochs": 2, **base_pretrain}}, "data": {"world": {"num_known": 8, "num_new": 4}}}
+        {"model": {"tiny": TINY, "base_pretrain": {"epochs": 2, "bidirectional_epochs": 2, **base_pretrain}}, "data": {"world": {"num_known": 8, "num_new": 4}}}
     )
 
 
@@ -48,6 +48,18 @@ def test_the_base_models_cache_key_follows_its_paraphrase_setting():
     keys = {base_key(spec_with(paraphrases=setting), "causal") for setting in ("none", "same", "both")}
     assert len(keys) == 3
     assert base_key(spec_with(), "causal") == base_key(spec_with(paraphrases="both"), "causal")
+
+
+def test_each_family_is_keyed_by_its_own_recipe():
+    """The bidirectional family trains longer at a lower rate; changing it leaves the causal
+    base model (and its cache) alone, and the other way round."""
+    spec = ExperimentSpec.model_validate({})
+    assert spec.model.base_pretrain.recipe("causal") == (30, 2e-3)
+    assert spec.model.base_pretrain.recipe("bidirectional") == (100, 5e-4)
+    longer = spec_with(bidirectional_epochs=7)
+    assert base_key(longer, "causal") == base_key(spec_with(), "causal")
+    assert base_key(longer, "bidirectional") != base_key(spec_with(), "bidirectional")
+    assert base_key(spec_with(epochs=7), "bidirectional") == base_key(spec_with(), "bidirectional")
 
 
 def test_length_batches_cover_every_sample_once_with_similar_lengths():

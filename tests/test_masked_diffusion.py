@@ -1,4 +1,4 @@
-"""``masked_diffusion`` checked rule by rule against METHOD.md and LLaDA, on real tiny parts."""
+"""``masked_diffusion`` checked rule by rule against docs/method.md and LLaDA, on real tiny parts."""
 
 from __future__ import annotations
 
@@ -285,7 +285,7 @@ def test_base_model_builds_for_the_bidirectional_family(tmp_path, monkeypatch):
     monkeypatch.setenv("KIP_CACHE_DIR", str(tmp_path))
     spec = ExperimentSpec.model_validate(
         {
-            "model": {"tiny": TINY.model_dump(), "base_pretrain": {"epochs": 2}},
+            "model": {"tiny": TINY.model_dump(), "base_pretrain": {"epochs": 2, "bidirectional_epochs": 2}},
             "data": {"world": {"num_known": 8, "num_new": 4}},
         }
     )

@@ -1,4 +1,4 @@
-"""paraphrase_ar, random_ar and reverse_ar spelled out token by token (METHOD.md, Golovneva et al.)."""
+"""paraphrase_ar, random_ar and reverse_ar spelled out token by token (docs/method.md, Golovneva et al.)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Each objective's sample spelled out token by token against METHOD.md's rules."""
+"""Each objective's sample spelled out token by token against docs/method.md's rules."""
 
 from __future__ import annotations
 

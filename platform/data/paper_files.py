@@ -5,7 +5,7 @@ file, a truncated line, a field renamed) would otherwise surface hours later as 
 wrong accuracy. Every problem is a ``UserError`` naming the file (and the 1-based line of a
 JSONL file); nothing is skipped except blank JSONL lines.
 
-Formats (METHOD.md, "Data"):
+Formats (docs/method.md, "Data"):
 
 - training files: a JSON list of ``{"text": ...}`` objects, each paraphrase its own item;
 - test files: JSONL, one ``{"group", "task", "question", "answer"}`` object a line;

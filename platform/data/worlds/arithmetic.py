@@ -1,6 +1,6 @@
 """A world of arithmetic word problems in GSM8K format: the math task at a CPU's scale.
 
-Why it looks like this: METHOD.md's math data is GSM8K-format ``{"question", "answer"}``
+Why it looks like this: docs/method.md's math data is GSM8K-format ``{"question", "answer"}``
 with the answer a worked solution ending in ``#### <number>``, scored by exact match of that
 number. GSM8K itself is far beyond a tiny model, so this world keeps the format and shrinks
 the arithmetic: a few templates (addition, subtraction, multiplication, two steps), names and

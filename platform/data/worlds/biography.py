@@ -1,6 +1,6 @@
 """A Biography-style world: fictitious people, each with a six-sentence biography.
 
-Why it looks like this: it reproduces the paper's Biography set (METHOD.md, "Data") at a size
+Why it looks like this: it reproduces the paper's Biography set (docs/method.md, "Data") at a size
 a CPU can train. Every person has a unique full name, a gender (for the pronouns), a unique
 birth date, a birth city, a university, a major, a company and a work city. The biography
 states the six attributes in that order, and only its first sentence names the person: the
