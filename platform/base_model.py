@@ -112,7 +112,7 @@ def _build(spec: ExperimentSpec, family: str, out: Path, log) -> dict:
 
     epochs, lr = cfg.recipe(family)
     steps_per_epoch = -(-(len(qa_pairs) + len(objectives) * len(doc_examples)) // cfg.batch_size)
-    engine = _engine(model, lr, steps_per_epoch * epochs)
+    engine = base_engine(model, lr, steps_per_epoch * epochs)
     rng = np.random.default_rng(cfg.seed)
     shuffle = random.Random(cfg.seed)
     model.train()
@@ -141,7 +141,7 @@ def _build(spec: ExperimentSpec, family: str, out: Path, log) -> dict:
     return {"family": family, "probe": metrics, "seconds": round(time.time() - started, 1)}
 
 
-def _engine(model: torch.nn.Module, lr: float, total_steps: int) -> Engine:
+def base_engine(model: torch.nn.Module, lr: float, total_steps: int) -> Engine:
     """The trials' optimizer recipe (``platform/engine.py``): fused AdamW (0.9, 0.95), weight
     decay 0.1 on matrices only, 2% warm-up, gradient clipping 1.0; only the rate is the base's."""
     train = TrainSpec(lr=lr)

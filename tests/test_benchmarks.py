@@ -36,3 +36,11 @@ def test_quick_benchmarks_report_every_figure():
         assert NUMBER.match(value), f"figure {cells[0]} value is not numeric: {cells[2]!r}"
         assert NUMBER.match(ratio), f"figure {cells[0]} ratio is not numeric: {cells[4]!r}"
     assert "[1] training throughput" in result.stdout
+
+
+def test_the_base_stage_benchmark_prints_its_ratio():
+    result = run_cli("benchmarks.base_stage", "--num-known", "12", "--threads", "1", timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    figure = re.search(r"\[B1\] base-stage training: ([\d.]+) samples/s \(([\d.]+)x vs the previous loop", result.stdout)
+    assert figure and float(figure.group(1)) > 0 and float(figure.group(2)) > 0, result.stdout
+    assert re.search(r"platform: .* (\d+)% of positions padding", result.stdout)
