@@ -8,12 +8,21 @@ so its MLflow run must be closed from here, with the reason.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
+
+
+def accuracy_text(result: dict) -> str:
+    """``forward .. backward ..``; a math trial has no backward questions: ``exact match ..``."""
+    forward, backward = result.get("forward_acc", math.nan), result.get("backward_acc", math.nan)
+    if math.isnan(backward) and not math.isnan(forward):
+        return f"exact match {forward:.2f}"
+    return f"forward {forward:.2f}  backward {backward:.2f}"
 
 
 class CompactProgress(Callback):
@@ -42,7 +51,7 @@ class CompactProgress(Callback):
         self.best[trial.trial_id] = max(self.best.get(trial.trial_id, 0.0), mean)
         epoch = int(result.get("epoch", 0))
         epochs = int(trial.config.get("train.epochs", self.epochs))  # a cell may set its own
-        accuracy = f"forward {result.get('forward_acc', float('nan')):.2f}  backward {result.get('backward_acc', float('nan')):.2f}"
+        accuracy = accuracy_text(result)
         if epoch == 0:  # the evaluation before training: no loss yet, no pace to project
             print(f"[sweep] {self._label(trial)}  epoch {epoch:>4}/{epochs}  {accuracy}  (before training)", flush=True)
         else:
