@@ -74,7 +74,8 @@ def _recipe_fields(spec: ExperimentSpec, family: str) -> dict:
     """The base-stage settings that shape this family's model (not the other family's)."""
     cfg = spec.model.base_pretrain
     epochs, lr = cfg.recipe(family)
-    return {"epochs": epochs, "lr": lr, "batch_size": cfg.batch_size, "seed": cfg.seed, "paraphrases": cfg.paraphrases}
+    shared = cfg.model_dump(exclude={"epochs", "lr", "bidirectional_epochs", "bidirectional_lr"})
+    return {**shared, "epochs": epochs, "lr": lr}
 
 
 def _digest(texts: list[str]) -> str:
