@@ -77,7 +77,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="kip-profile-") as tmp:
         home = Path(tmp)
-        print(f"prepare: {sweep_overhead.run_prepare(args.epochs, home):.1f} s", flush=True)
+        print(f"prepare: {sweep_overhead.run_prepare(sweep_overhead.SPEC, sweep_overhead.overrides(args.epochs)[1::2], home):.1f} s", flush=True)
         command = [sys.executable, "-m", "platform.sweep", sweep_overhead.SPEC, *sweep_overhead.overrides(args.epochs)]
         start = time.perf_counter()
         poller = Poller(start)

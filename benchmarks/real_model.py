@@ -580,7 +580,7 @@ def deepspeed_child(settings: RealSettings, stage: int) -> dict[str, Any]:
     })})
     model = bench.model()
     params = parameter_count(model)
-    init_s, engine = timed_on(device, lambda: build_engine(spec, model, 10**6, settings.batch))
+    init_s, engine = timed_on(device, lambda: build_engine(spec, model, 10**6, settings.batch, lambda m: m.to(device)))
     zero = interleave({"zero": PlatformStep(engine, objective, batches)}, device, settings.warmup, settings.ds_steps, settings.reps)
     return {
         "ddp": ddp["ddp"], "zero": zero["zero"], "ddp_gb": ddp_gb, "zero_gb": memory_peak_gb(device), "init_s": init_s,

@@ -2,20 +2,26 @@
 
 Runs ``python -m platform.sweep tests/specs/tiny.yaml --set train.epochs=E --set
 search.max_concurrent=1`` (two trials, ``ar`` and ``masked_ar``, one after the other) as a
-user would, in a subprocess with ``KIP_HOME`` and ``KIP_CACHE_DIR`` in a temporary directory.
-One-time costs are paid first, in their own timed subprocess (``python -m
-benchmarks.sweep_overhead prepare``: building the tiny base model into the empty cache and
-creating the MLflow store), so the timed sweep is a new sweep on a machine that has run the
-platform before; the one-time costs are reported in the notes. Every output line of the
-sweep is time-stamped on arrival. Measured:
+user would, in a subprocess with ``KIP_HOME`` and ``KIP_CACHE_DIR`` in a temporary directory,
+for minute-long trials and for 10 s ones, each twice: as the platform runs a single-worker
+trial (in the Tune trial's own process) and, as the baseline, on a Ray Train worker group
+(``resources.runner=ray_train``, what every trial used before). One-time costs are paid first,
+in their own timed subprocess (``python -m benchmarks.sweep_overhead prepare``: building the
+tiny base model into the empty cache and creating the MLflow store), so each timed sweep is a
+new sweep on a machine that has run the platform before; they are reported in the notes.
+Every output line of a sweep is time-stamped on arrival. Measured:
 
 - sweep overhead: command wall time against the sum of the trials' reported ``wall_time``
-  (``results.csv``: worker loop start -> last evaluation's metrics; training and evaluation);
+  (``results.csv``: training loop start -> last evaluation's metrics; training and evaluation);
 - per-trial overhead: ``[sweep] start`` -> ``[sweep] done`` of each trial against its
-  ``wall_time`` (Ray Train worker start, model load, Ray Data startup, reporting);
+  ``wall_time`` (process or worker start, model load, stream start, reporting);
 - time to the first training step, bracketed without touching the platform: the first
-  ``[sweep] start`` line (lower bound: no worker exists yet) and the first ``epoch 1``
-  progress line (upper bound: one epoch, i.e. the first steps, plus its evaluation, done).
+  ``[sweep] start`` line (lower bound) and the first ``epoch 1`` progress line (upper bound:
+  one epoch, i.e. the first steps, plus its evaluation, done);
+- the README's main job, ``search_spaces/lr.yaml`` (with the user's base-model cache):
+  trials per hour against the rate with no overhead, and core utilisation: the trials'
+  processes' CPU seconds (their reported ``process_cpu_s``) and the whole machine's
+  (``/proc/stat``), each over wall time and cores.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ class SweepRun:
     wall_s: float = 0.0
     returncode: int = 0
     lines: list[tuple[float, str]] = field(default_factory=list)
+    busy_s: float = 0.0
+    """CPU-seconds the whole machine spent while the command ran."""
 
     def first(self, pattern: re.Pattern[str]) -> tuple[float, re.Match[str]] | None:
         for at, line in self.lines:
@@ -78,14 +86,22 @@ class SweepRun:
         return found
 
 
-def overrides(epochs: int) -> list[str]:
-    return ["--set", f"train.epochs={epochs}", "--set", "search.max_concurrent=1"]
+RUNNERS = ("trial_process", "ray_train")
+"""The platform's single-worker default (training in the Tune trial's process) and, as the
+baseline measured in the same run, the Ray Train worker group it replaced for one worker."""
 
 
-def isolated_env(home: Path) -> dict[str, str]:
-    """This environment with the platform's state in ``home`` and a Ray cluster of its own."""
+def overrides(epochs: int, runner: str = "trial_process") -> list[str]:
+    return ["--set", f"train.epochs={epochs}", "--set", "search.max_concurrent=1", "--set", f"resources.runner={runner}"]
+
+
+def isolated_env(home: Path, shared_cache: bool = False) -> dict[str, str]:
+    """This environment with the platform's state in ``home`` and a Ray cluster of its own
+    (``shared_cache``: the user's base-model cache, for the default world's base model)."""
     env = {key: value for key, value in os.environ.items() if key not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
-    env.update({"KIP_HOME": str(home / "home"), "KIP_CACHE_DIR": str(home / "cache"), "RAY_AUTH_MODE": "disabled", "TOKENIZERS_PARALLELISM": "false"})
+    env.update({"KIP_HOME": str(home / "home"), "RAY_AUTH_MODE": "disabled", "TOKENIZERS_PARALLELISM": "false"})
+    if not shared_cache:
+        env["KIP_CACHE_DIR"] = str(home / "cache")
     return env
 
 
@@ -102,30 +118,46 @@ def prepare(spec_path: str, items: list[str]) -> None:
     resolve_models(spec, refs, None)
 
 
-def run_prepare(epochs: int, home: Path) -> float:
+def run_prepare(spec: str, items: list[str], home: Path, shared_cache: bool = False) -> float:
     """Seconds of the one-time costs, in a subprocess with the sweep's environment."""
-    items = [v for k, v in zip(overrides(epochs)[::2], overrides(epochs)[1::2], strict=True) if k == "--set"]
-    command = [sys.executable, "-m", "benchmarks.sweep_overhead", "prepare", SPEC, *items]
+    command = [sys.executable, "-m", "benchmarks.sweep_overhead", "prepare", spec, *items]
     start = time.perf_counter()
-    result = subprocess.run(command, cwd=REPO, env=isolated_env(home), capture_output=True, text=True, timeout=1800, check=False)
+    result = subprocess.run(command, cwd=REPO, env=isolated_env(home, shared_cache), capture_output=True, text=True, timeout=1800, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"sweep preparation failed:\n{result.stdout[-2000:]}{result.stderr[-3000:]}")
     return time.perf_counter() - start
 
 
-def run_sweep(epochs: int, home: Path) -> SweepRun:
+def machine_busy_seconds() -> float:
+    """CPU-seconds all processes of this machine spent so far (``/proc/stat``: all but idle and iowait)."""
+    with open("/proc/stat", encoding="ascii") as file:
+        fields = [int(v) for v in file.readline().split()[1:8]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def run_sweep(spec: str, items: list[str], home: Path, shared_cache: bool = False) -> SweepRun:
     """The sweep command in a subprocess with isolated state; lines stamped as they arrive."""
-    command = [sys.executable, "-m", "platform.sweep", SPEC, *overrides(epochs)]
-    env = isolated_env(home)
+    command = [sys.executable, "-m", "platform.sweep", spec, *items]
     run = SweepRun(command)
-    start = time.perf_counter()
-    with subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1) as process:
+    busy, start = machine_busy_seconds(), time.perf_counter()
+    with subprocess.Popen(command, cwd=REPO, env=isolated_env(home, shared_cache), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, bufsize=1) as process:
         assert process.stdout is not None
         for line in process.stdout:
             run.lines.append((time.perf_counter() - start, line.rstrip("\n")))
         run.returncode = process.wait()
     run.wall_s = time.perf_counter() - start
+    run.busy_s = machine_busy_seconds() - busy
+    if run.returncode != 0:
+        tail = "\n".join(line for _, line in run.lines[-40:])
+        raise RuntimeError(f"sweep exited {run.returncode}:\n{tail}")
     return run
+
+
+def sweep_id_of(run: SweepRun) -> str:
+    header = run.first(_ID)
+    assert header is not None, "no '[sweep] <id>: N trials' line"
+    return header[1].group(1)
 
 
 def trial_wall_times(home: Path, sweep_id: str) -> dict[str, float]:
@@ -135,53 +167,114 @@ def trial_wall_times(home: Path, sweep_id: str) -> dict[str, float]:
         return {row["trial"]: float(row["wall_time_s"]) for row in csv.DictReader(file)}
 
 
-def base_build_seconds(home: Path) -> float:
-    """Seconds the command spent building the tiny base model (0 if it was cached)."""
-    reports = list((home / "cache").glob("base/*/base_report.json"))
+def trial_cpu_seconds(home: Path, sweep_id: str) -> float:
+    """CPU-seconds of the trials' training processes (each trial's last ``process_cpu_s``, Tune's result.json)."""
+    total = 0.0
+    for path in (home / "home" / "results" / sweep_id).glob("*/result.json"):
+        results = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        total += max((r.get("process_cpu_s", 0.0) for r in results), default=0.0)
+    return total
+
+
+def base_build_seconds(cache: Path) -> float:
+    """Seconds the command spent building the base models in ``cache`` (0 if none was built)."""
+    reports = list(cache.glob("base/*/base_report.json"))
     return sum(json.loads(p.read_text())["seconds"] for p in reports)
+
+
+@dataclass
+class Measured:
+    """One figure-6 sweep: its command, its trials' own time, and what lay between."""
+
+    run: SweepRun
+    walls: dict[str, float]
+    spans: dict[str, float]
+    first_result: float
+    first_start: float
+
+    @classmethod
+    def of(cls, run: SweepRun, home: Path) -> Measured:
+        walls = trial_wall_times(home, sweep_id_of(run))
+        starts, dones, results = run.per_trial(_START), run.per_trial(_DONE), run.per_trial(_RESULT)
+        spans = {t: dones[t] - starts[t] for t in walls if t in starts and t in dones}
+        return cls(run, walls, spans, min(results.values()), min(starts.values()))
+
+    @property
+    def trained(self) -> float:
+        return sum(self.walls.values())
+
+    @property
+    def overhead(self) -> float:
+        return 1 - self.trained / self.run.wall_s
+
+    @property
+    def per_trial_overhead(self) -> float:
+        span = sum(self.spans.values())
+        return 1 - self.trained / span if span else float("nan")
+
+    def describe(self) -> str:
+        trials = ", ".join(f"{self.walls[t]:.1f} s trained / {self.spans.get(t, float('nan')):.1f} s start->done" for t in self.walls)
+        gaps = self.run.result_gaps()
+        gap = f"; median {median(gaps):.2f} s between a trial's consecutive evaluated epochs" if gaps else ""
+        return f"command {self.run.wall_s:.1f} s: {trials}{gap}"
+
+
+def overhead_figures(label: str, epochs: int, target: float, home: Path) -> list[Figure]:
+    """Two trials of ``epochs`` one after the other, in the trials' processes and, as the
+    baseline, on Ray Train worker groups (the same spec otherwise, one right after the other)."""
+    new, old = (Measured.of(run_sweep(SPEC, overrides(epochs, runner), home), home) for runner in RUNNERS)
+    name = f"{len(new.walls)} trials x {epochs} epochs, tiny.yaml"
+    return [
+        Figure("6", f"sweep overhead, {label} trials ({name})", new.overhead * 100, "% of wall time",
+               "the same sweep on Ray Train worker groups: command", old.run.wall_s, "s", new.run.wall_s / old.run.wall_s,
+               f"<= {target:.0%} of wall time", new.overhead <= target,
+               f"in the trials' processes: {new.describe()}; on worker groups: overhead {old.overhead:.0%}, {old.describe()}"),
+        Figure("6", f"per-trial overhead, {label} trials (start->done vs wall_time)", new.per_trial_overhead * 100, "% of trial span",
+               "on Ray Train worker groups", old.per_trial_overhead * 100, "% of trial span",
+               new.per_trial_overhead / old.per_trial_overhead if old.per_trial_overhead else float("nan"),
+               notes="trial start -> done around the loop's own wall_time: model load, MLflow run, reporting, teardown"),
+        Figure("6", f"command start -> first training step, {label} trials (upper bound: first epoch-1 result)", new.first_result, "s",
+               "on Ray Train worker groups", old.first_result, "s", new.first_result / old.first_result, "<= 10 s", new.first_result <= 10,
+               f"lower bound (first '[sweep] start' line): {new.first_start:.1f} s (worker groups: {old.first_start:.1f} s)"),
+    ]
+
+
+def lr_sweep_figures(home: Path) -> list[Figure]:
+    """The README's main job (``search_spaces/lr.yaml``, 6 trials, two at a time): trials per
+    hour against the rate with no overhead at all, and how busy the cores were."""
+    from platform.paths import cache_dir
+
+    spec = "search_spaces/lr.yaml"
+    prepare_s = run_prepare(spec, [], home, shared_cache=True)
+    run = run_sweep(spec, [], home, shared_cache=True)
+    sweep_id = sweep_id_of(run)
+    walls = trial_wall_times(home, sweep_id)
+    concurrent, cores = 2, os.cpu_count() or 1
+    per_hour = 3600 * len(walls) / run.wall_s
+    ideal = 3600 * len(walls) / (sum(walls.values()) / concurrent)
+    trial_cpu = trial_cpu_seconds(home, sweep_id)
+    return [
+        Figure("6", f"trials per hour, search_spaces/lr.yaml ({len(walls)} trials, {concurrent} at a time)", per_hour, "trials/h",
+               "the same trials with no overhead (sum of wall_time / concurrency)", ideal, "trials/h", per_hour / ideal,
+               notes=f"command {run.wall_s:.0f} s with the base model cached (one-time costs before it: {prepare_s:.0f} s, "
+                     f"base models built there {base_build_seconds(cache_dir()):.0f} s in all)"),
+        Figure("6", "core utilisation during search_spaces/lr.yaml (trial processes' CPU s / wall / cores)",
+               trial_cpu / run.wall_s / cores * 100, "%", "the whole machine (/proc/stat busy CPU s / wall / cores)",
+               run.busy_s / run.wall_s / cores * 100, "%", trial_cpu / run.busy_s,
+               notes=f"{trial_cpu:.0f} CPU s in trial processes, {run.busy_s:.0f} CPU s machine-wide, {run.wall_s:.0f} s wall, {cores} cores; "
+                     "each trial's MLflow run also carries MLflow's system metrics (system/cpu_utilization_percentage, ...)"),
+    ]
 
 
 def run(settings: Settings) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="kip-bench-") as tmp:
         home = Path(tmp)
-        prepare_s = run_prepare(settings.sweep_epochs, home)
-        sweep = run_sweep(settings.sweep_epochs, home)
-        if sweep.returncode != 0:
-            tail = "\n".join(line for _, line in sweep.lines[-40:])
-            raise RuntimeError(f"sweep exited {sweep.returncode}:\n{tail}")
-        header = sweep.first(_ID)
-        assert header is not None, "no '[sweep] <id>: N trials' line"
-        sweep_id = header[1].group(1)
-        walls = trial_wall_times(home, sweep_id)
-        base_s = base_build_seconds(home)
-    starts, dones, first_results = sweep.per_trial(_START), sweep.per_trial(_DONE), sweep.per_trial(_RESULT)
-    trained = sum(walls.values())
-    spans = {t: dones[t] - starts[t] for t in walls if t in starts and t in dones}
-    span_total = sum(spans.values())
-    share = 1 - trained / sweep.wall_s
-    per_trial_share = 1 - trained / span_total if span_total else float("nan")
-    first_start = min(starts.values())
-    first_result = min(first_results.values())
-    gaps = sweep.result_gaps()
-    gap = f"median {median(gaps):.2f} s between a trial's consecutive evaluated epochs (every epoch is evaluated and reported)" if gaps else ""
-    trials = ", ".join(f"{t}: {walls[t]:.1f} s trained / {spans.get(t, float('nan')):.1f} s start->done" for t in walls)
-    return [
-        Figure(
-            "6", f"sweep overhead ({len(walls)} trials x {settings.sweep_epochs} epochs, tiny.yaml)", share * 100, "% of wall time",
-            "trials' own wall_time (sum)", trained, "s", sweep.wall_s / trained, "< 15% (minute-long trials)", share < 0.15,
-            f"command {sweep.wall_s:.1f} s (warm cache); {trials}; one-time costs before it (not counted): "
-            f"{prepare_s:.1f} s, of which base model build {base_s:.1f} s",
-        ),
-        Figure(
-            "6", "per-trial overhead (start->done vs wall_time)", per_trial_share * 100, "% of trial span",
-            "trials' own wall_time (sum)", trained, "s", span_total / trained, notes=f"Ray Train workers, model load, Ray Data startup, reporting; {gap}",
-        ),
-        Figure(
-            "6", "command start -> first training step (upper bound: first epoch-1 result)", first_result, "s",
-            "command wall time", sweep.wall_s, "s", first_result / sweep.wall_s, "within 20 s", first_result <= 20,
-            f"lower bound (first '[sweep] start' line): {first_start:.1f} s; first '[sweep] <id>: N trials' line: {header[0]:.1f} s",
-        ),
-    ]
+        prepare_s = run_prepare(SPEC, overrides(settings.sweep_epochs)[1::2], home)
+        figures = overhead_figures("minute-long", settings.sweep_epochs, 0.10, home)
+        figures += overhead_figures("10 s", settings.short_sweep_epochs, 0.25, home)
+        figures[0].notes += f"; one-time costs before the timed sweeps (not counted): {prepare_s:.1f} s, of which base model build {base_build_seconds(home / 'cache'):.1f} s"
+        figures += lr_sweep_figures(home)
+    return figures
 
 
 def main() -> None:

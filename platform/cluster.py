@@ -57,6 +57,9 @@ def init_ray(address: str | None) -> None:
     # Tune saves its experiment state (which trials ended) every few seconds by default; a
     # driver killed in between reruns finished trials on resume. Save at most once a second.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
+    # Tune also snapshots whenever a trial has saved num_to_keep checkpoints, and warns when that
+    # happens often: with seconds-long trials it does, and the snapshots are what resuming needs
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     kwargs: dict[str, Any] = {"runtime_env": runtime_env(), "logging_level": "WARNING", "log_to_driver": False}
     address = address or os.environ.get("RAY_ADDRESS")
     from platform import logs

@@ -139,8 +139,9 @@ def build_optimizer(model: torch.nn.Module, train: TrainSpec) -> torch.optim.Ada
     )
 
 
-def build_engine(spec: ExperimentSpec, model: torch.nn.Module, total_steps: int, micro_batch: int) -> Engine:
-    """Wrap the model for the spec's strategy (call inside a Ray Train worker)."""
+def build_engine(spec: ExperimentSpec, model: torch.nn.Module, total_steps: int, micro_batch: int, prepare_model) -> Engine:
+    """Wrap the model for the spec's strategy; ``prepare_model`` places it (Ray Train's
+    ``prepare_model`` on a worker: device and DDP; ``.to(device)`` in a trial's own process)."""
     if spec.resources.strategy == "deepspeed":
         import deepspeed  # imported here: only the workers that use it pay for it
 
@@ -150,9 +151,7 @@ def build_engine(spec: ExperimentSpec, model: torch.nn.Module, total_steps: int,
         )
         return Engine(engine, engine.module, optimizer, scheduler, spec.train.grad_clip, deepspeed=True)
 
-    import ray.train.torch
-
-    wrapped = ray.train.torch.prepare_model(model)
+    wrapped = prepare_model(model)
     optimizer = build_optimizer(model, spec.train)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_constant(total_steps, spec.train.warmup_ratio))
     autocast = torch.bfloat16 if spec.model.dtype == "bfloat16" else None

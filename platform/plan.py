@@ -104,8 +104,20 @@ def validate_trials(spec: ExperimentSpec, source: str) -> tuple[list[dict[str, A
             names.add(resolved.objective.name)
             resolved_specs.append(resolved)
             check_objective_options(resolved, resolve(resolved.objective.name), f"{source} (grid cell {cell or '{}'})")
+    check_sweep_wide(spec, cells, source)
     refs = {name: resolve(name) for name in sorted(names)}
     return cells, refs, resolved_specs
+
+
+def check_sweep_wide(spec: ExperimentSpec, cells: list[dict[str, Any]], source: str) -> None:
+    """Refuse cells that vary what the sweep decides once for all its trials: the base stage
+    (one base model per family, built before any trial)."""
+    searched = [*(key for cell in cells for key in cell), *spec.search.parameters]
+    fixed = sorted({key for key in searched if key.startswith("model.base_pretrain")})
+    if fixed:
+        raise UserError(f"{source}: search varies {', '.join(fixed)}, but the base stage is built once per sweep for "
+                        "every trial: set model.base_pretrain at the top of the spec (one sweep per base recipe)",
+                        where="search")
 
 
 def check_objective_options(spec: ExperimentSpec, reference: str, source: str) -> None:

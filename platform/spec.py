@@ -321,6 +321,22 @@ class ResourcesSpec(_Strict):
     deepspeed: DeepSpeedSpec = DeepSpeedSpec()
     torch_threads: int | None = Field(None, gt=0, le=4096)
     """Intra-op threads per worker; defaults to cpus_per_worker (no oversubscription)."""
+    runner: Literal["auto", "trial_process", "ray_train"] = "auto"
+    """Where a trial trains. ``auto``: one worker without DeepSpeed trains inside the Tune
+    trial's own process (nothing to start per trial: no Train controller, worker group or Ray
+    Data pipeline); more workers or DeepSpeed run as a Ray Train worker group. ``ray_train``
+    forces the worker group for one worker too; ``trial_process`` insists on the trial's process."""
+
+    @model_validator(mode="after")
+    def _trial_process_is_one_plain_worker(self) -> ResourcesSpec:
+        if self.runner == "trial_process" and (self.num_workers > 1 or self.strategy == "deepspeed"):
+            raise ValueError("runner 'trial_process' trains one worker without DeepSpeed: use 'auto' or 'ray_train' "
+                             "for num_workers > 1 or strategy deepspeed")
+        return self
+
+    def in_trial_process(self) -> bool:
+        """True when the trial trains in its own process (see ``runner``)."""
+        return self.runner == "trial_process" or (self.runner == "auto" and self.num_workers == 1 and self.strategy == "ddp")
 
 
 class CheckpointSpec(_Strict):

@@ -218,9 +218,10 @@ def run_tuner(spec: ExperimentSpec, context, searcher, storage: str, identifier:
     from platform.storage import check_resumable
     from platform.trial import run_trial
 
-    # The trial function only coordinates (its Train workers hold the CPUs/GPUs), so it asks
-    # for no CPU: any fraction would leave, say, 1.998 of 2 CPUs for two 1-CPU workers.
-    trainable = tune.with_resources(tune.with_parameters(run_trial, context=context), {"CPU": 0, "memory": 2**26})
+    resources = TrialResources(spec)
+    trainable = tune.with_resources(tune.with_parameters(run_trial, context=context), resources)
+    in_process = resources.any_in_trial_process()
+    retries = spec.checkpoint.max_failures if spec.checkpoint.enabled else 0
     experiment_path = os.path.join(storage, identifier)
     callbacks = [CompactProgress(searcher.total_trials, spec.train.epochs, spec.search.max_concurrent), CloseStoppedRuns(context.tracking_uri, context.experiment_id, identifier)]
     if not fresh and tune.Tuner.can_restore(experiment_path):
@@ -238,11 +239,45 @@ def run_tuner(spec: ExperimentSpec, context, searcher, storage: str, identifier:
                 mode="max",
                 trial_dirname_creator=lambda trial: trial.trial_id,
                 scheduler=scheduler(spec),
+                # a trial's process trains the next trial too: no new process, no imports again
+                reuse_actors=in_process,
             ),
-            run_config=tune.RunConfig(name=identifier, storage_path=storage, callbacks=callbacks, verbose=0),
+            run_config=tune.RunConfig(
+                name=identifier, storage_path=storage, callbacks=callbacks, verbose=0,
+                # trials in their own process restart from Tune's checkpoints; a worker group
+                # restarts itself from Ray Train's (its own FailureConfig, platform/trial.py). In
+                # a sweep with both, a worker group that used up its restarts is retried by Tune too
+                failure_config=tune.FailureConfig(max_failures=retries if in_process else 0),
+                checkpoint_config=tune.CheckpointConfig(
+                    num_to_keep=spec.checkpoint.keep, checkpoint_score_attribute="selection_acc", checkpoint_score_order="max"
+                ),
+            ),
         )
     results = tuner.fit()
     return results, results.num_terminated + results.num_errors
+
+
+class TrialResources:
+    """Tune's per-trial resource request, from the trial's own resolved spec."""
+
+    def __init__(self, spec: ExperimentSpec) -> None:
+        self.spec = spec
+
+    def __call__(self, config: dict) -> object:
+        from ray import tune
+
+        from platform.spec import apply_overrides
+        from platform.trial import trial_resources
+
+        return tune.PlacementGroupFactory([trial_resources(apply_overrides(self.spec, dict(config), "trial"))])
+
+    def any_in_trial_process(self) -> bool:
+        """Whether some grid cell trains in its trial's process (Tune then retries and reuses)."""
+        from platform.search import grid_cells
+        from platform.spec import apply_overrides
+
+        cells = grid_cells(self.spec.search)
+        return any(apply_overrides(self.spec, cell, "grid cell").resources.in_trial_process() for cell in cells)
 
 
 def scheduler(spec: ExperimentSpec):

@@ -261,13 +261,18 @@ def start_sweep_run(uri: str, experiment_id: str, sweep_id: str, name: str, spec
 
 
 def start_trial_run(
-    uri: str, experiment_id: str, parent_id: str, trial_key: str, name: str, spec_dump: dict[str, Any], tags: dict[str, str]
+    uri: str, experiment_id: str, parent_id: str, trial_key: str, name: str, spec_dump: dict[str, Any], tags: dict[str, str],
+    resume: bool = False,
 ) -> str:
-    """A trial's child run. A rerun of an unfinished trial (after a resume) replaces the partial
-    run, so each trial has exactly one visible run and its metric histories are not mixed; a
-    finished run is reused as it is."""
+    """A trial's child run. A rerun of an unfinished trial that starts over (after a resume)
+    replaces the partial run, so each trial has exactly one visible run and its metric
+    histories are not mixed; one that continues from its checkpoint (``resume``) continues
+    its run; a finished run is reused as it is."""
     mlflow_client = client(uri)
     existing = find_run(uri, experiment_id, "trial_key", trial_key)
+    if existing and resume:  # the trial continues from its checkpoint: so does its history
+        mlflow_client.update_run(existing, status="RUNNING")
+        return existing
     if existing and mlflow_client.get_run(existing).info.status == "FINISHED":
         # The trial ended but the killed driver had not saved that in Tune's state: Tune
         # restarts it, Ray Train restores its final checkpoint and logs nothing new, so the
@@ -409,7 +414,12 @@ class TrialLogger:
         """Send everything queued, waiting out an outage for up to ``tracking.retry_seconds``."""
         if self.system_metrics is not None:
             with contextlib.suppress(Exception):  # best effort, like the samples themselves
-                self.system_metrics.finish()
+                monitor = self.system_metrics
+                monitor.finish()
+                # one last sample at the end: a trial shorter than the sampling interval gets one too
+                monitor.collect_metrics()
+                monitor.publish_metrics(monitor.aggregate_metrics())
+                monitor.mlflow_logger.flush()
         waits = backoff(_retry["seconds"])
         while not self.flush():
             if next(waits, "out of time") == "out of time":

@@ -1,8 +1,10 @@
-"""One Tune trial: the sweep's spec plus this trial's values -> a Ray Train run.
+"""One Tune trial: the sweep's spec plus this trial's values -> a trained, evaluated run.
 
 Runs inside a Ray Tune function trial. It builds the trial's spec (re-validated), encodes
-the corpus once, plans the per-epoch masked stream (Ray Data), opens the trial's MLflow run,
-and fits a ``TorchTrainer`` whose workers run ``platform.worker.train_loop``. Everything it
+the corpus once, plans the per-epoch masked stream, opens the trial's MLflow run, and runs
+``platform.worker.train_loop``: here, in the trial's own process, for one plain worker (the
+common case; nothing to start per trial), or on the workers of a Ray Train ``TorchTrainer``
+fed by Ray Data for DDP across workers and DeepSpeed (``resources.runner``). Everything it
 needs from the driver (absolute paths, the objective's import reference, the MLflow run of
 the sweep) arrives in ``SweepContext``, resolved before any trial started.
 """
@@ -70,10 +72,8 @@ def trial_tags(spec: ExperimentSpec, objective, sweep_id: str, varied: tuple[str
 
 
 def run_trial(config: dict[str, Any], context: SweepContext) -> None:
-    """The Tune trainable (a function trial): builds and fits one TorchTrainer."""
+    """The Tune trainable (a function trial): trains in this process, or fits a TorchTrainer."""
     import ray.tune
-    from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.tune.integration.ray_train import TuneReportCallback
 
     overrides = dict(config)
     name = trial_name(overrides)
@@ -85,8 +85,12 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
     tokenizer = load_tokenizer(model_dir, spec.model)
     objective = instantiate(objective_cls, tokenizer, spec)
     tags = trial_tags(spec, objective, context.sweep_id, tuple(overrides))
+    # a trial training in this process that Tune restarted (after a crash, or on a resumed
+    # sweep) continues from its checkpoint; a worker group's new Train run starts over
+    resume = spec.resources.in_trial_process() and ray.tune.get_checkpoint() is not None
     run_id = tracking.start_trial_run(
-        context.tracking_uri, context.experiment_id, context.parent_run_id, f"{context.sweep_id}/{trial_id}", name, spec.model_dump(mode="json"), tags
+        context.tracking_uri, context.experiment_id, context.parent_run_id, f"{context.sweep_id}/{trial_id}", name, spec.model_dump(mode="json"),
+        tags, resume=resume,
     )
     try:
         corpus = load_corpus(spec.data, objective.paraphrases)
@@ -114,31 +118,12 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
             "total_steps": plan.steps_per_epoch() * spec.train.epochs,
             "micro_batch": micro_batch,
         }
-        # Ray Train V2 drains a worker's reports one per controller poll (2 s by default), so
-        # every evaluated epoch after the first waited up to 2 s (benchmarks/FINDINGS.md #1).
-        # Ray Train propagates this variable to its controller and workers; users can override it.
-        os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.1")
-        trainer = trainer_class(spec)(
-            train_loop_per_worker=_train_loop,
-            train_loop_config=train_config,
-            scaling_config=ScalingConfig(
-                num_workers=workers,
-                use_gpu=spec.resources.gpus_per_worker > 0,
-                resources_per_worker={"CPU": spec.resources.cpus_per_worker, **({"GPU": spec.resources.gpus_per_worker} if spec.resources.gpus_per_worker else {})},
-            ),
-            run_config=RunConfig(
-                name=trial_id,
-                storage_path=os.path.join(context.storage_path, context.sweep_id, "train"),
-                callbacks=[TuneReportCallback()],
-                failure_config=FailureConfig(max_failures=spec.checkpoint.max_failures if spec.checkpoint.enabled else 0),
-                checkpoint_config=CheckpointConfig(
-                    num_to_keep=spec.checkpoint.keep, checkpoint_score_attribute="selection_acc", checkpoint_score_order="max"
-                ),
-            ),
-            datasets=build_streams(builder, plan),
-            dataset_config=DataConfig(datasets_to_split=[]),
-        )
-        trainer.fit()
+        if spec.resources.in_trial_process():
+            train_in_trial_process(train_config, builder, plan, spec.resources.gpus_per_worker > 0)
+        else:
+            fit_worker_group(spec, train_config, builder, plan, trial_id, context.storage_path, context.sweep_id)
+    except SystemExit:  # Tune stopped the trial (ASHA, Ctrl-C): ``CloseStoppedRuns`` closes its run
+        raise
     except BaseException as error:
         try:
             tracking.end_run(context.tracking_uri, run_id, "FAILED", "".join(traceback.format_exception_only(error)).strip())
@@ -146,6 +131,75 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
             error.add_note(f"its MLflow run could not be marked FAILED: {tracking_error}")
         raise
     tracking.end_run(context.tracking_uri, run_id, "FINISHED")
+
+
+def train_in_trial_process(train_config: dict[str, Any], builder: MicroBatchBuilder, plan: StreamPlan, use_gpu: bool) -> None:
+    """The whole trial here, in the Tune trial's process (``resources.runner``), which Tune
+    reuses for the next trial: the model, optimizer and GPU memory are released on the way out,
+    however the trial ends (a stopped trial's memory held by a reused process would starve the next)."""
+    import gc
+
+    from platform.trial_session import TrialProcessSession
+    from platform.worker import train_loop
+
+    try:
+        train_loop(train_config, TrialProcessSession(builder, plan, use_gpu))
+    finally:
+        gc.collect()
+        release_gpu_memory()
+
+
+def release_gpu_memory() -> None:
+    """Hand the CUDA caching allocator's free blocks back (a no-op without CUDA)."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
+def fit_worker_group(spec: ExperimentSpec, train_config: dict[str, Any], builder: MicroBatchBuilder, plan: StreamPlan,
+                     trial_id: str, storage_path: str, sweep_id: str) -> None:
+    """DDP across workers or DeepSpeed: a Ray Train worker group fed by a Ray Data stream."""
+    from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    # Ray Train V2 drains a worker's reports one per controller poll (2 s by default), so
+    # every evaluated epoch after the first waited up to 2 s (benchmarks/FINDINGS.md #1).
+    # Ray Train propagates this variable to its controller and workers; users can override it.
+    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.1")
+    res = spec.resources
+    trainer = trainer_class(spec)(
+        train_loop_per_worker=_train_loop,
+        train_loop_config=train_config,
+        scaling_config=ScalingConfig(
+            num_workers=res.num_workers,
+            use_gpu=res.gpus_per_worker > 0,
+            resources_per_worker={"CPU": res.cpus_per_worker, **({"GPU": res.gpus_per_worker} if res.gpus_per_worker else {})},
+        ),
+        run_config=RunConfig(
+            name=trial_id,
+            storage_path=os.path.join(storage_path, sweep_id, "train"),
+            callbacks=[TuneReportCallback()],
+            failure_config=FailureConfig(max_failures=spec.checkpoint.max_failures if spec.checkpoint.enabled else 0),
+            checkpoint_config=CheckpointConfig(
+                num_to_keep=spec.checkpoint.keep, checkpoint_score_attribute="selection_acc", checkpoint_score_order="max"
+            ),
+        ),
+        datasets=build_streams(builder, plan),
+        dataset_config=DataConfig(datasets_to_split=[]),
+    )
+    trainer.fit()
+
+
+def trial_resources(spec: ExperimentSpec) -> dict[str, float]:
+    """What Tune reserves for the trial's own process: the worker's CPUs and GPUs when it
+    trains there; nothing but a little memory when it only coordinates a worker group (which
+    holds the CPUs/GPUs itself: any fraction here would leave, say, 1.998 of 2 CPUs for two
+    1-CPU workers)."""
+    res = spec.resources
+    if res.in_trial_process():
+        return {"CPU": res.cpus_per_worker, **({"GPU": res.gpus_per_worker} if res.gpus_per_worker else {})}
+    return {"CPU": 0, "memory": 2**26}
 
 
 def trainer_class(spec: ExperimentSpec):

@@ -10,6 +10,7 @@ knows which objective or strategy it runs.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import tempfile
 import time
@@ -25,39 +26,39 @@ from platform.engine import build_engine, weights_dtype
 from platform.evaluate import Prediction, score_questions, summarize
 from platform.models import load_pretrained, model_inputs, set_bidirectional
 from platform.spec import ExperimentSpec
+from platform.trial_session import TrainWorkerSession, TrialProcessSession
 
 
-def train_loop(config: dict[str, Any]) -> None:
-    """Entry point of ``TorchTrainer(train_loop_per_worker=...)``; ``config`` is built by the trial."""
-    import ray.train
-
+def train_loop(config: dict[str, Any], session: TrainWorkerSession | TrialProcessSession | None = None) -> None:
+    """Entry point of ``TorchTrainer(train_loop_per_worker=...)`` (``session`` None: a Ray Train
+    worker) and of a trial that trains in its own process; ``config`` is built by the trial."""
     from platform.tracking import BEST_KEYS, TrialLogger, configure_retries
 
+    session = session or TrainWorkerSession()
     spec = ExperimentSpec.model_validate(config["spec"])
     configure_retries(spec.tracking.retry_seconds)
     torch.set_num_threads(spec.resources.torch_threads or max(1, int(spec.resources.cpus_per_worker)))
     torch.manual_seed(spec.train.seed)
-    context = ray.train.get_context()
-    rank, world_size = context.get_world_rank(), context.get_world_size()
+    rank, world_size = session.rank, session.world_size
 
     tokenizer, model = load_pretrained(config["model_dir"], spec.model, weights_dtype(spec))
     objective = instantiate(load_reference(config["objective_ref"]), tokenizer, spec)
     if objective.bidirectional:
         set_bidirectional(model)
-    engine = build_engine(spec, model, config["total_steps"], config["micro_batch"])
+    engine = build_engine(spec, model, config["total_steps"], config["micro_batch"], session.prepare_model)
     device = next(engine.module.parameters()).device
 
     evaluation = Evaluation(objective, engine, spec, config, rank, world_size)
     logger = TrialLogger(config["tracking_uri"], config["run_id"]) if rank == 0 else None
     state = checkpoint.LoopState()
-    restored = ray.train.get_checkpoint()
-    if restored:  # a restart after a failure: continue after the last checkpointed epoch
-        with restored.as_directory() as directory:
-            state = checkpoint.load(engine, Path(directory))
-        if logger:
-            logger.restore_best(state.best_selection, state.best_metrics)
+    with session.restored() as directory:
+        if directory is not None:  # a restart after a failure: continue after the last checkpointed epoch
+            state = checkpoint.load(engine, directory)
+            if logger:
+                logger.restore_best(state.best_selection, state.best_metrics)
+    restored = state.completed_epochs > 0
     eval_epochs = set(spec.eval_epochs())
-    started = time.time()
+    started, cpu_started = time.time(), time.process_time()
     epoch_loss, epoch_steps = torch.zeros((), device=device), 0
     tokens_seen = torch.tensor(state.tokens_seen, device=device)
 
@@ -70,7 +71,8 @@ def train_loop(config: dict[str, Any]) -> None:
         state.completed_epochs = epoch + 1
         if epoch + 1 not in eval_epochs:
             return False
-        metrics: dict[str, float] = {"lr": engine.lr(), "tokens_seen": int(tokens_seen), "wall_time": time.time() - started}
+        metrics: dict[str, float] = {"lr": engine.lr(), "tokens_seen": int(tokens_seen), "wall_time": time.time() - started,
+                                     "process_cpu_s": time.process_time() - cpu_started}
         if epoch_steps:
             metrics["loss"] = mean_loss(epoch_loss, epoch_steps, world_size, epoch + 1, engine.lr())
         predictions, scores = evaluation.run()
@@ -84,7 +86,7 @@ def train_loop(config: dict[str, Any]) -> None:
         if logger:
             logger.log_epoch(metrics, epoch + 1, predictions)
             metrics["mlflow_queued"] = len(logger.pending)  # to Tune only: the driver's console says so
-        report(metrics, engine, state, rank, spec.checkpoint.enabled)
+        report(session, metrics, engine, state, spec.checkpoint.enabled)
         epoch_loss, epoch_steps = torch.zeros((), device=device), 0
         return spec.eval.patience is not None and state.evaluations_since_best >= spec.eval.patience
 
@@ -92,29 +94,33 @@ def train_loop(config: dict[str, Any]) -> None:
     stop_reason = "completed"
     if not restored:
         end_of_epoch(-1)
-    current_epoch = None
-    for batch in ray.train.get_dataset_shard(f"train_rank{rank}").iter_batches(batch_size=1, batch_format="numpy", prefetch_batches=4):
-        epoch = int(batch["epoch"][0])
-        if epoch < state.completed_epochs:
-            continue  # resumed: these epochs are in the checkpoint
-        if current_epoch is not None and epoch != current_epoch and end_of_epoch(current_epoch):
-            stop_reason = f"patience: no better selection accuracy in {spec.eval.patience} evaluations"
-            break
-        current_epoch = epoch
-        input_ids, labels, padding, weights = (torch.tensor(batch[k][0], device=device) for k in ("input_ids", "labels", "attention_mask", "weights"))
-        with engine.precision():
-            logits = engine.model(**model_inputs(engine.module, input_ids, padding)).logits
-        loss = objective.loss(logits, labels, weights)
-        engine.step(loss)
-        epoch_loss += loss.detach()
-        epoch_steps += 1
-        tokens_seen += padding.sum()  # stays a tensor: no host sync per step
-    else:  # the stream ran out: the last epoch is complete
-        if current_epoch is not None:
-            end_of_epoch(current_epoch)
-    if logger:
-        logger.set_stop_reason(stop_reason)
-        logger.close()
+    current_epoch, finished = None, False
+    try:
+        for batch in session.batches(state.completed_epochs):
+            epoch = int(batch["epoch"])
+            if current_epoch is not None and epoch != current_epoch and end_of_epoch(current_epoch):
+                stop_reason = f"patience: no better selection accuracy in {spec.eval.patience} evaluations"
+                break
+            current_epoch = epoch
+            input_ids, labels, padding, weights = (torch.as_tensor(batch[k], device=device) for k in ("input_ids", "labels", "attention_mask", "weights"))
+            with engine.precision():
+                logits = engine.model(**model_inputs(engine.module, input_ids, padding)).logits
+            loss = objective.loss(logits, labels, weights)
+            engine.step(loss)
+            epoch_loss += loss.detach()
+            epoch_steps += 1
+            tokens_seen += padding.sum()  # stays a tensor: no host sync per step
+        else:  # the stream ran out: the last epoch is complete
+            if current_epoch is not None:
+                end_of_epoch(current_epoch)
+        finished = True
+    finally:  # stopped (ASHA, Ctrl-C) or failed too: what was logged reaches MLflow
+        if logger and finished:
+            logger.set_stop_reason(stop_reason)
+            logger.close()
+        elif logger:  # the error in flight is the one to see, not a store outage behind it
+            with contextlib.suppress(Exception):
+                logger.close()
 
 
 def mean_loss(epoch_loss: torch.Tensor, steps: int, world_size: int, epoch: int, lr: float) -> float:
@@ -128,18 +134,14 @@ def mean_loss(epoch_loss: torch.Tensor, steps: int, world_size: int, epoch: int,
     return value
 
 
-def report(metrics: dict[str, float], engine, state: checkpoint.LoopState, rank: int, save_checkpoint: bool) -> None:
+def report(session, metrics: dict[str, float], engine, state: checkpoint.LoopState, save_checkpoint: bool) -> None:
     """Report to Ray Train/Tune, with this rank's part of the checkpoint when enabled."""
-    import ray.train
-
     if not save_checkpoint:
-        ray.train.report(metrics)
+        session.report(metrics, None)
         return
     with tempfile.TemporaryDirectory() as directory:
-        if checkpoint.save(engine, Path(directory), state, rank):
-            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory))
-        else:
-            ray.train.report(metrics)
+        wrote = checkpoint.save(engine, Path(directory), state, session.rank)
+        session.report(metrics, Path(directory) if wrote else None)
 
 
 class Evaluation:

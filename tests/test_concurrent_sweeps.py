@@ -56,7 +56,7 @@ def test_two_sweeps_at_once_keep_runs_checkpoints_and_cache_apart(tmp_path):
         assert all(c.data.tags["sweep_id"] == sweep_id and c.data.tags["trial_key"].startswith(f"{sweep_id}/") for c in children)
         assert {c.data.params["train.lr"] for c in children} == {{"sweep-a": "0.0003", "sweep-b": "0.001"}[parent.data.tags["sweep_id"].rsplit("-", 1)[0]]}
         trial_ids[sweep_id] = {c.data.tags["trial_key"].split("/", 1)[1] for c in children}
-        # each sweep's Train runs and checkpoints live under its own folder, named by its own trials
-        assert {p.name for p in (home / "results" / sweep_id / "train").iterdir()} == trial_ids[sweep_id]
+        # each sweep's trials and their checkpoints live under its own folder, named by its own trials
+        assert {p.parent.name for p in (home / "results" / sweep_id).glob("*/checkpoint_*")} == trial_ids[sweep_id]
     first_ids, second_ids = trial_ids.values()
     assert not first_ids & second_ids

@@ -11,6 +11,7 @@ seeding each sample from (seed, epoch, example). Same spec and seed: same masks,
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,16 +86,23 @@ class MicroBatchBuilder:
             samples.append(self.objective.make_sample(self.examples[example_id], rng, sample_t))
         return samples, t
 
+    def micro_batch(self, epoch: int, step: int, example_ids: np.ndarray) -> dict[str, Any]:
+        """One planned row, corrupted and padded: what a training step consumes."""
+        samples, t = self.samples(epoch, step, example_ids)
+        return {**collate(samples, self.pad_id), "epoch": epoch, "step": step, "t": t}
+
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         out: dict[str, list[Any]] = {"epoch": [], "step": [], "t": [], "input_ids": [], "labels": [], "attention_mask": [], "weights": []}
         for epoch, step, example_ids in zip(batch["epoch"], batch["step"], batch["example_ids"], strict=True):
-            samples, t = self.samples(int(epoch), int(step), example_ids)
-            for key, value in collate(samples, self.pad_id).items():
+            for key, value in self.micro_batch(int(epoch), int(step), example_ids).items():
                 out[key].append(value)
-            out["epoch"].append(int(epoch))
-            out["step"].append(int(step))
-            out["t"].append(t)
         return {key: np.array(value) if key in ("epoch", "step", "t") else value for key, value in out.items()}
+
+    def stream(self, plan: StreamPlan) -> Iterator[dict[str, Any]]:
+        """The single worker's micro-batches in the trial's own process: the rows and masks
+        Ray Data's pipeline yields (same plan, same builder), built as they are consumed."""
+        for row in plan.rows(0):
+            yield self.micro_batch(row["epoch"], row["step"], row["example_ids"])
 
 
 def quiet_ray_data() -> None:

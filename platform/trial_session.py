@@ -1,0 +1,95 @@
+"""Where a trial's training loop runs: a Ray Train worker, or the Tune trial's own process.
+
+Why two: a worker group (Train controller, workers, a Ray Data pipeline per trial) is what
+DDP and DeepSpeed need, but for the common single-worker trial it is pure start-up cost —
+tens of seconds per trial next to minute-long training (benchmarks/RESULTS.md, figure 6).
+The loop in ``platform/worker.py`` is written once against this small interface: its rank,
+the checkpoint to resume from, its micro-batches, how it reports, where its model lives.
+Both sessions feed it the same planned rows through the same ``MicroBatchBuilder``, so the
+same spec and seed give the same batches, masks and metrics on either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from platform.data.stream import MicroBatchBuilder, StreamPlan
+
+
+class TrainWorkerSession:
+    """One rank of a Ray Train worker group; its stream is the Ray Data shard of its rank."""
+
+    def __init__(self) -> None:
+        import ray.train
+
+        context = ray.train.get_context()
+        self.rank, self.world_size = context.get_world_rank(), context.get_world_size()
+
+    @contextlib.contextmanager
+    def restored(self) -> Iterator[Path | None]:
+        import ray.train
+
+        checkpoint = ray.train.get_checkpoint()
+        if checkpoint is None:
+            yield None
+            return
+        with checkpoint.as_directory() as directory:
+            yield Path(directory)
+
+    def batches(self, start_epoch: int) -> Iterator[dict[str, Any]]:
+        import ray.train
+
+        shard = ray.train.get_dataset_shard(f"train_rank{self.rank}")
+        for batch in shard.iter_batches(batch_size=1, batch_format="numpy", prefetch_batches=4):
+            if int(batch["epoch"][0]) >= start_epoch:
+                yield {key: value[0] for key, value in batch.items()}
+
+    def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
+        import ray.train
+
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None)
+
+    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        import ray.train.torch
+
+        return ray.train.torch.prepare_model(model)
+
+
+class TrialProcessSession:
+    """The whole trial in the Tune trial's process: rank 0 of 1, batches built as consumed,
+    reports and checkpoints straight to Tune (which keeps, scores and restores them)."""
+
+    rank, world_size = 0, 1
+
+    def __init__(self, builder: MicroBatchBuilder, plan: StreamPlan, use_gpu: bool) -> None:
+        self.builder, self.plan = builder, plan
+        # Ray sets CUDA_VISIBLE_DEVICES to the trial's own GPUs: the first visible is this trial's
+        self.device = torch.device("cuda") if use_gpu and torch.cuda.is_available() else torch.device("cpu")
+
+    @contextlib.contextmanager
+    def restored(self) -> Iterator[Path | None]:
+        import ray.tune
+
+        checkpoint = ray.tune.get_checkpoint()
+        if checkpoint is None:
+            yield None
+            return
+        with checkpoint.as_directory() as directory:
+            yield Path(directory)
+
+    def batches(self, start_epoch: int) -> Iterator[dict[str, Any]]:
+        return self.builder.stream(replace(self.plan, start_epoch=start_epoch))
+
+    def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
+        import ray.tune
+
+        ray.tune.report(metrics, checkpoint=ray.tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None)
+
+    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        return model.to(self.device)

@@ -1,0 +1,34 @@
+"""Objectives that watch the process they train in, named by dotted path in integration tests."""
+
+from __future__ import annotations
+
+import gc
+import os
+import weakref
+
+import torch
+
+from objectives.ar import AR
+
+
+class ReleaseCheckingAR(AR):
+    """``ar`` that fails a trial if a model of an earlier trial is still alive in its process.
+
+    Tune reuses a trial's process for the next trial: a model (or its optimizer, or GPU
+    memory) kept alive by the previous trial would accumulate until the process runs out of
+    memory. Each trial's model is remembered weakly; each process's trials append their pid to
+    ``KIP_PROBE_FILE``, so the test sees that trials really shared a process.
+    """
+
+    models: list[weakref.ref] = []
+
+    def generate(self, model: torch.nn.Module, questions: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
+        if not any(ref() is model for ref in ReleaseCheckingAR.models):  # a new trial's first evaluation
+            gc.collect()
+            alive = sum(ref() is not None for ref in ReleaseCheckingAR.models)
+            if alive:
+                raise RuntimeError(f"{alive} model(s) of earlier trials still alive in process {os.getpid()}")
+            ReleaseCheckingAR.models.append(weakref.ref(model))
+            with open(os.environ["KIP_PROBE_FILE"], "a", encoding="utf-8") as file:
+                file.write(f"{os.getpid()}\n")
+        return super().generate(model, questions, max_new_tokens, batch_size)
