@@ -118,7 +118,8 @@ def test_metrics_logged_during_a_server_outage_reach_mlflow(server, tmp_path, ca
 
 
 def test_a_store_that_never_returns_fails_the_trial_loudly(server, tmp_path, cache_dir):
-    driver = start_sweep(tmp_path, server.uri, "train.epochs=6", "tracking.experiment=dead-store", "tracking.retry_seconds=4")
+    driver = start_sweep(tmp_path, server.uri, "train.epochs=6", "tracking.experiment=dead-store", "tracking.retry_seconds=4",
+                         "checkpoint.max_failures=0")  # about failing loudly, not about retrying
     lines: list[str] = []
     read_until_epoch(driver, 2, lines)
     server.kill()
