@@ -48,6 +48,16 @@ def refused(args: list[str], expected: str) -> str:
 # --- values that pass the types but cannot work ---------------------------------------
 
 
+def test_a_world_larger_than_its_names_is_refused(tmp_path):
+    refused([spec_file(tmp_path, "data: {world: {num_known: 1953, num_new: 48}}\n")],
+            "data.world: num_known + num_new is 2001, but the name_description world can hold at most 2000 people")
+
+
+def test_a_grid_over_the_base_stage_is_refused(tmp_path):
+    refused([spec_file(tmp_path, "search: {grid: {model.base_pretrain.epochs: [10, 20]}}\n")],
+            "search varies model.base_pretrain.epochs, but the base stage is built once per sweep")
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

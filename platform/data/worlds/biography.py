@@ -31,6 +31,7 @@ from typing import Literal
 
 from platform.data.corpus import Document, Question
 from platform.data.worlds.split import KnownNewSplit
+from platform.errors import UserError
 
 FEMALE_FIRST_NAMES = ["Adela", "Beatrix", "Celestine", "Dorothea", "Eloise", "Florence", "Genevieve", "Harriet", "Ingrid", "Josephine", "Katarina", "Lucinda", "Matilda", "Nerissa", "Octavia", "Penelope", "Rosamund", "Sabine", "Theodora", "Ursula", "Valentina", "Winifred", "Xanthe", "Yolanda", "Zelda", "Annika", "Bettina", "Cordelia", "Damaris", "Esmeralda"]
 MALE_FIRST_NAMES = ["Ambrose", "Benedict", "Cornelius", "Desmond", "Edmund", "Frederick", "Gideon", "Horatio", "Isidore", "Jasper", "Killian", "Leander", "Montgomery", "Nathaniel", "Oberon", "Peregrine", "Reginald", "Sebastian", "Tristan", "Ulysses", "Valentin", "Willoughby", "Xavier", "Yorick", "Zachariah", "Archibald", "Bartholomew", "Crispin", "Dashiell", "Emmerich"]
@@ -290,7 +291,7 @@ def _unique_people(rng: random.Random, count: int) -> list[Person]:
     identities += [("male", f, la) for f in MALE_FIRST_NAMES for la in LAST_NAMES]
     dates = [f"{m} {d} , {y}" for m in MONTHS for d in BIRTH_DAYS for y in BIRTH_YEARS]
     if count > len(identities):
-        raise ValueError(f"the biography world can hold at most {len(identities)} people")
+        raise UserError(f"num_known + num_new is {count}, but the biography world can hold at most {len(identities)} people", where="data.world")
     rng.shuffle(identities)
     people = []
     for (gender, first, last), birth_date in zip(identities[:count], rng.sample(dates, count), strict=True):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from platform.data.corpus import Document, Question
 from platform.data.worlds.split import KnownNewSplit
+from platform.errors import UserError
 
 FIRST_NAMES = ["Daphne", "Oswin", "Maren", "Tobias", "Elowen", "Caspian", "Isolde", "Rufus", "Linnea", "Alaric", "Seren", "Fenwick", "Odette", "Lazlo", "Mirela", "Thaddeus", "Brielle", "Corwin", "Yvaine", "Dorian", "Saoirse", "Evander", "Marisol", "Leopold", "Anouk", "Barnaby", "Ottilie", "Cedric", "Rosalind", "Ignatius", "Vesna", "Percival", "Liora", "Ansel", "Clementine", "Hollis", "Zinnia", "Bertram", "Amaris", "Quentin", "Philippa", "Soren", "Imogen", "Lucan", "Wren", "Ezra", "Delphine", "Magnus", "Coralie", "Emrys"]
 LAST_NAMES = ["Barrington", "Quillfeather", "Ashcombe", "Drummore", "Velloran", "Castellane", "Thornbury", "Wexley", "Halloway", "Marchetti", "Penhallow", "Ridgewell", "Sorrensen", "Talbrook", "Underhill", "Vantreece", "Whitlock", "Yarborough", "Ellsworth", "Fairweather", "Greystoke", "Harrowgate", "Inglewood", "Kettering", "Lockhart", "Merriweather", "Northcott", "Oakenfold", "Pendragon", "Quimby", "Rothwell", "Starling", "Tillinghast", "Vandermeer", "Winterbourne", "Abernathy", "Blackwood", "Cavendish", "Dunmore", "Everhart"]
@@ -102,7 +103,8 @@ def _unique_people(rng: random.Random, count: int) -> list[Person]:
     names = [f"{f} {la}" for f in FIRST_NAMES for la in LAST_NAMES]
     descriptions = [f"the {r} of the {a} {n}" for r in ROLES for a in ADJECTIVES for n in NOUNS]
     if count > min(len(names), len(descriptions)):
-        raise ValueError(f"the world can hold at most {min(len(names), len(descriptions))} people")
+        raise UserError(f"num_known + num_new is {count}, but the name_description world can hold at most "
+                        f"{min(len(names), len(descriptions))} people", where="data.world")
     rng.shuffle(names)
     rng.shuffle(descriptions)
     # Each first name, last name and (role, noun) combination is reused across people, so a

@@ -33,6 +33,7 @@ from platform.data.worlds.biography import (
     template_words,
 )
 from platform.data.worlds.split import KnownNewSplit
+from platform.errors import UserError
 
 TOWN_PREFIXES = ["Ash", "Bracken", "Cold", "Dun", "Elm", "Fen", "Gull", "Hart", "Iron", "Kings", "Lark", "Marsh", "North", "Oak", "Pike", "Quarry", "Raven", "Stone", "Thorn", "Wolf"]
 TOWN_SUFFIXES = ["ford", "haven", "bury", "wick", "stead", "mere", "field", "moor"]
@@ -246,7 +247,7 @@ def capacity() -> int:
 
 def _unique_entities(rng: random.Random, count: int) -> list[Entity]:
     if count > capacity():
-        raise ValueError(f"the wiki world can hold at most {capacity()} entities")
+        raise UserError(f"num_known + num_new is {count}, but the wiki world can hold at most {capacity()} entities", where="data.world")
     kinds = [KINDS[i % len(KINDS)] for i in range(count)]
     names = {k: rng.sample(_names(k), kinds.count(k)) for k in KINDS}
     people = rng.sample([f"{f} {la}" for f in FEMALE_FIRST_NAMES + MALE_FIRST_NAMES for la in LAST_NAMES], 2 * count)
