@@ -104,7 +104,7 @@ def test_the_local_cluster_is_loopback_only_token_protected_on_free_ports_and_en
 
         # 3. free ports: a `ray start --head` beside the sweep gets its job agent and runs a job
         head_env = {**env, "RAY_AUTH_MODE": "token", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
-        with ray_head(head_env, dashboard=True) as head:
+        with ray_head(head_env, dashboard=True, agent_port=52365) as head:  # Ray's default, which the sweep must leave free
             for _ in range(60):
                 job = subprocess.run([RAY, "job", "submit", "--address", head.dashboard_address, "--", "python", "-c", "print('job agent up')"],
                                      env=head_env, capture_output=True, text=True, timeout=300)
