@@ -22,6 +22,16 @@ import torch
 from platform.data.stream import MicroBatchBuilder, StreamPlan
 
 
+@contextlib.contextmanager
+def checkpoint_directory(checkpoint) -> Iterator[Path | None]:
+    """The local directory of the checkpoint to resume from (None: a first start)."""
+    if checkpoint is None:
+        yield None
+        return
+    with checkpoint.as_directory() as directory:
+        yield Path(directory)
+
+
 class TrainWorkerSession:
     """One rank of a Ray Train worker group; its stream is the Ray Data shard of its rank."""
 
@@ -31,16 +41,10 @@ class TrainWorkerSession:
         context = ray.train.get_context()
         self.rank, self.world_size = context.get_world_rank(), context.get_world_size()
 
-    @contextlib.contextmanager
-    def restored(self) -> Iterator[Path | None]:
+    def restored(self) -> contextlib.AbstractContextManager[Path | None]:
         import ray.train
 
-        checkpoint = ray.train.get_checkpoint()
-        if checkpoint is None:
-            yield None
-            return
-        with checkpoint.as_directory() as directory:
-            yield Path(directory)
+        return checkpoint_directory(ray.train.get_checkpoint())
 
     def batches(self, start_epoch: int) -> Iterator[dict[str, Any]]:
         import ray.train
@@ -72,16 +76,10 @@ class TrialProcessSession:
         # Ray sets CUDA_VISIBLE_DEVICES to the trial's own GPUs: the first visible is this trial's
         self.device = torch.device("cuda") if use_gpu and torch.cuda.is_available() else torch.device("cpu")
 
-    @contextlib.contextmanager
-    def restored(self) -> Iterator[Path | None]:
+    def restored(self) -> contextlib.AbstractContextManager[Path | None]:
         import ray.tune
 
-        checkpoint = ray.tune.get_checkpoint()
-        if checkpoint is None:
-            yield None
-            return
-        with checkpoint.as_directory() as directory:
-            yield Path(directory)
+        return checkpoint_directory(ray.tune.get_checkpoint())
 
     def batches(self, start_epoch: int) -> Iterator[dict[str, Any]]:
         return self.builder.stream(replace(self.plan, start_epoch=start_epoch))

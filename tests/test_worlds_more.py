@@ -172,7 +172,7 @@ def test_wiki_backward_objects_are_unique_in_the_world():
         assert len({e.fact(fact) for e in entities}) == len(entities)
     for entity in entities:
         assert 4 <= len(_sentences(world.documents([entity])[0].text)) <= 5
-    with pytest.raises(ValueError, match="at most"):
+    with pytest.raises(UserError, match="data.world: num_known \\+ num_new is 301, but the wiki world can hold at most 300"):
         wiki.build_world(0, wiki.capacity(), 1, 0.5)
 
 
