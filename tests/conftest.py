@@ -42,3 +42,10 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600)
         text=True,
         timeout=timeout,
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Integration tests first, unit tests after (each group in file order): the two test
+    processes start on the long tests and the short ones fill in at the end, instead of one
+    process finishing a long test alone while the other sits idle."""
+    items.sort(key=lambda item: item.get_closest_marker("integration") is None)
