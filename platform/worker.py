@@ -52,11 +52,11 @@ def train_loop(config: dict[str, Any], session: TrainWorkerSession | TrialProces
     logger = TrialLogger(config["tracking_uri"], config["run_id"]) if rank == 0 else None
     state = checkpoint.LoopState()
     with session.restored() as directory:
-        if directory is not None:  # a restart after a failure: continue after the last checkpointed epoch
+        restored = directory is not None
+        if restored:  # a restart after a failure: continue after the last checkpointed epoch
             state = checkpoint.load(engine, directory)
             if logger:
                 logger.restore_best(state.best_selection, state.best_metrics)
-    restored = state.completed_epochs > 0
     eval_epochs = set(spec.eval_epochs())
     started, cpu_started = time.time(), time.process_time()
     epoch_loss, epoch_steps = torch.zeros((), device=device), 0
