@@ -120,6 +120,21 @@ def test_paraphrase_settings(world):
         assert in_order == (doc.kind != "paraphrase_reordered"), doc.text
 
 
+@pytest.mark.parametrize("name", ["name_description", "biography", "wiki"])
+def test_documents_are_laid_out_the_same_in_every_world(name):
+    """All originals first, then per entity its same-order paraphrases before its changed-order
+    ones; each setting's paraphrases are exactly those of ``both`` (the same whichever asks)."""
+    world = WORLDS[name](WorldConfig(seed=3, num_known=12, num_new=5))
+    both = world.documents(world.new, "both")
+    names = [e.name for e in world.new]
+    assert [(d.entity, d.kind) for d in both[: len(names)]] == [(n, "original") for n in names]
+    kinds = [(d.entity, d.kind) for d in both[len(names):]]
+    assert kinds == sorted(kinds, key=lambda k: (names.index(k[0]), k[1] == "paraphrase_reordered"))
+    for setting, kept in (("none", {"original"}), ("same", {"original", "paraphrase_same"}),
+                          ("reordered", {"original", "paraphrase_reordered"})):
+        assert world.documents(world.new, setting) == [d for d in both if d.kind in kept]
+
+
 def test_directions_groups_and_answers(world):
     group = "Biography" if isinstance(world, bio.BiographyWorld) else "Wiki"
     original = {d.entity: d.text for d in world.injection_corpus().documents}

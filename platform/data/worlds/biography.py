@@ -15,8 +15,8 @@ As in the NameDescription world, people are split into *known* ones (the base mo
 the formats on them) and *new* ones (only their documents are injected), and the test
 question templates differ from every trained one. Paraphrases: same-order ones reword every
 sentence and keep the order; changed-order ones also shuffle the sentences, the name staying
-in whichever sentence comes first. ``Rendering``, ``paraphrase_renderings`` and ``render``
-are shared with the Wiki world, whose paragraphs are built the same way.
+in whichever sentence comes first. ``Rendering``, ``paraphrase_renderings``, ``render`` and
+``rendered_documents`` are shared with the Wiki world, whose paragraphs are built the same way.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ import itertools
 import random
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from platform.data.corpus import Document, Question
-from platform.data.worlds.split import KnownNewSplit
+from platform.data.worlds.split import E, KnownNewSplit, documents_with_paraphrases
 from platform.errors import UserError
 
 FEMALE_FIRST_NAMES = ["Adela", "Beatrix", "Celestine", "Dorothea", "Eloise", "Florence", "Genevieve", "Harriet", "Ingrid", "Josephine", "Katarina", "Lucinda", "Matilda", "Nerissa", "Octavia", "Penelope", "Rosamund", "Sabine", "Theodora", "Ursula", "Valentina", "Winifred", "Xanthe", "Yolanda", "Zelda", "Annika", "Bettina", "Cordelia", "Damaris", "Esmeralda"]
@@ -199,6 +199,26 @@ def render(templates: Sequence[Sequence[str]], rendering: Rendering, subject: st
     )
 
 
+def rendered_documents(
+    entities: Sequence[E], paraphrases: str, text: Callable[[E, Rendering], str], *, stream: str, sentences: int, rewordings: int,
+    per_setting: int = PARAPHRASES_PER_SETTING,
+) -> list[Document]:
+    """Originals plus the chosen paraphrase set of texts rendered from sentence templates.
+
+    An entity's paraphrases come from a stream seeded by ``stream`` (the world and its seed)
+    and the entity's name, drawing the same-order set before the changed-order one whatever
+    ``paraphrases`` asks for: an entity's paraphrases are the same whichever setting asks.
+    """
+    def paraphrased(entity: E) -> dict[str, list[str]]:
+        rng = random.Random(f"{stream}/{entity.name}")
+        same = paraphrase_renderings(rng, sentences, rewordings, per_setting, reorder=False)
+        reordered = paraphrase_renderings(rng, sentences, rewordings, per_setting, reorder=True)
+        return {"paraphrase_same": [text(entity, r) for r in same], "paraphrase_reordered": [text(entity, r) for r in reordered]}
+
+    original = original_rendering(sentences)
+    return documents_with_paraphrases(entities, paraphrases, lambda entity: text(entity, original), paraphrased)
+
+
 def template_words(template: str) -> str:
     """A template with its placeholders removed: the fixed words it contributes to texts."""
     return re.sub(r"\{\w+\}", " ", template)
@@ -254,21 +274,10 @@ class BiographyWorld(KnownNewSplit):
         return render(_TEMPLATE_TABLE, rendering, person.name, person.pronoun, person.values())
 
     def documents(self, people: list[Person], paraphrases: str = "none") -> list[Document]:
-        """Originals plus the chosen paraphrase set, each paraphrase its own document.
-
-        A person's paraphrases come from a stream seeded by the world's seed and the name, so
-        they are the same whichever setting asks for them.
-        """
-        docs = [Document(self.text(p, original_rendering(len(ATTRIBUTES))), p.name, "original") for p in people]
-        for p in people:
-            rng = random.Random(f"biography/{self.seed}/{p.name}")
-            same = paraphrase_renderings(rng, len(ATTRIBUTES), _REWORDINGS, PARAPHRASES_PER_SETTING, reorder=False)
-            reordered = paraphrase_renderings(rng, len(ATTRIBUTES), _REWORDINGS, PARAPHRASES_PER_SETTING, reorder=True)
-            if paraphrases in ("same", "both"):
-                docs += [Document(self.text(p, r), p.name, "paraphrase_same") for r in same]
-            if paraphrases in ("reordered", "both"):
-                docs += [Document(self.text(p, r), p.name, "paraphrase_reordered") for r in reordered]
-        return docs
+        """Originals plus the chosen paraphrase set, each paraphrase its own document."""
+        return rendered_documents(
+            people, paraphrases, self.text, stream=f"biography/{self.seed}", sentences=len(ATTRIBUTES), rewordings=_REWORDINGS,
+        )
 
     @staticmethod
     def questions(people: list[Person], templates: Templates) -> list[Question]:

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 
 from platform.data.corpus import Document, Question
-from platform.data.worlds.split import KnownNewSplit
+from platform.data.worlds.split import KnownNewSplit, documents_with_paraphrases
 from platform.errors import UserError
 
 FIRST_NAMES = ["Daphne", "Oswin", "Maren", "Tobias", "Elowen", "Caspian", "Isolde", "Rufus", "Linnea", "Alaric", "Seren", "Fenwick", "Odette", "Lazlo", "Mirela", "Thaddeus", "Brielle", "Corwin", "Yvaine", "Dorian", "Saoirse", "Evander", "Marisol", "Leopold", "Anouk", "Barnaby", "Ottilie", "Cedric", "Rosalind", "Ignatius", "Vesna", "Percival", "Liora", "Ansel", "Clementine", "Hollis", "Zinnia", "Bertram", "Amaris", "Quentin", "Philippa", "Soren", "Imogen", "Lucan", "Wren", "Ezra", "Delphine", "Magnus", "Coralie", "Emrys"]
@@ -81,13 +81,7 @@ class NameDescriptionWorld(KnownNewSplit):
 
     def documents(self, people: list[Person], paraphrases: str = "none") -> list[Document]:
         """Originals plus the chosen paraphrase set, each paraphrase its own document."""
-        docs = [Document(self.statement(p), p.name, "original") for p in people]
-        for p in people:
-            if paraphrases in ("same", "both"):
-                docs += [Document(p.fill(t), p.name, "paraphrase_same") for t in SAME_ORDER_PARAPHRASES[p.group]]
-            if paraphrases in ("reordered", "both"):
-                docs += [Document(p.fill(t), p.name, "paraphrase_reordered") for t in REORDERED_PARAPHRASES[p.group]]
-        return docs
+        return documents_with_paraphrases(people, paraphrases, self.statement, paraphrases_of)
 
     @staticmethod
     def questions(people: list[Person], templates: dict[str, tuple[str, ...]]) -> list[Question]:
@@ -97,6 +91,14 @@ class NameDescriptionWorld(KnownNewSplit):
             for task, task_templates in templates.items()
             for t in task_templates
         ]
+
+
+def paraphrases_of(person: Person) -> dict[str, list[str]]:
+    """A person's paraphrase texts per document kind: the fixed templates of its statement's order."""
+    return {
+        "paraphrase_same": [person.fill(t) for t in SAME_ORDER_PARAPHRASES[person.group]],
+        "paraphrase_reordered": [person.fill(t) for t in REORDERED_PARAPHRASES[person.group]],
+    }
 
 
 def _unique_people(rng: random.Random, count: int) -> list[Person]:

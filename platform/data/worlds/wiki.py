@@ -27,9 +27,8 @@ from platform.data.worlds.biography import (
     LAST_NAMES,
     MALE_FIRST_NAMES,
     Rendering,
-    original_rendering,
-    paraphrase_renderings,
     render,
+    rendered_documents,
     template_words,
 )
 from platform.data.worlds.split import KnownNewSplit
@@ -195,21 +194,11 @@ class WikiWorld(KnownNewSplit):
         return render(SENTENCES, rendering, entity.name, "It", entity.values())
 
     def documents(self, entities: list[Entity], paraphrases: str = "none") -> list[Document]:
-        """Originals plus the chosen paraphrase set, each paraphrase its own document.
-
-        An entity's paraphrases come from a stream seeded by the world's seed and the name,
-        so they are the same whichever setting asks for them.
-        """
-        docs = [Document(self.text(e, original_rendering(len(SENTENCES))), e.name, "original") for e in entities]
-        for e in entities:
-            rng = random.Random(f"wiki/{self.seed}/{e.name}")
-            same = paraphrase_renderings(rng, len(SENTENCES), _REWORDINGS, PARAPHRASES_PER_SETTING, reorder=False)
-            reordered = paraphrase_renderings(rng, len(SENTENCES), _REWORDINGS, PARAPHRASES_PER_SETTING, reorder=True)
-            if paraphrases in ("same", "both"):
-                docs += [Document(self.text(e, r), e.name, "paraphrase_same") for r in same]
-            if paraphrases in ("reordered", "both"):
-                docs += [Document(self.text(e, r), e.name, "paraphrase_reordered") for r in reordered]
-        return docs
+        """Originals plus the chosen paraphrase set, each paraphrase its own document."""
+        return rendered_documents(
+            entities, paraphrases, self.text, stream=f"wiki/{self.seed}", sentences=len(SENTENCES), rewordings=_REWORDINGS,
+            per_setting=PARAPHRASES_PER_SETTING,
+        )
 
     @staticmethod
     def questions(entities: list[Entity], templates: Templates) -> list[Question]:
