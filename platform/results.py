@@ -1,7 +1,8 @@
 """The sweep's results table: one row per trial, its best epoch chosen as in the paper.
 
 Model selection: the evaluated epoch with the best mean of forward and backward accuracy
-(docs/method.md), not the last one.
+on the questions the spec selects on (docs/method.md), not the last one; the rule and its
+fallback for older runs live in ``platform.selection``, shared with the report.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from platform.trial import trial_name
+from platform.run_names import trial_name
+from platform.selection import best_epoch, selection_column
 
 COLUMNS = ["trial", "objective", "settings", "lr", "seed", "forward_acc", "backward_acc", "mean_acc", "best_epoch", "wall_time_s", "status"]
 
@@ -38,14 +40,6 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *(line(r) for r in rows)])
 
 
-def best_row(history: pd.DataFrame) -> pd.Series | None:
-    """The evaluated epoch with the best selection accuracy (test or validation mean)."""
-    if history is None or history.empty:
-        return None
-    key = next((k for k in ("selection_acc", "mean_acc") if k in history), None)  # older runs: mean_acc
-    return history.loc[history[key].astype(float).idxmax()] if key else None
-
-
 SHOWN = {"objective.name", "train.lr", "train.seed"}
 
 
@@ -62,8 +56,8 @@ def results_table(results, spec, interrupted: set[str] | frozenset[str] = frozen
     rows = []
     for result in results:
         config = {**defaults, **(result.config or {})}
-        best = best_row(result.metrics_dataframe)
         history = result.metrics_dataframe
+        best = best_epoch(history)
         rows.append({
             "trial": Path(result.path).name,
             "objective": config["objective.name"],
@@ -73,7 +67,7 @@ def results_table(results, spec, interrupted: set[str] | frozenset[str] = frozen
             "forward_acc": float(best.get("forward_acc", float("nan"))) if best is not None else float("nan"),
             "backward_acc": float(best.get("backward_acc", float("nan"))) if best is not None else float("nan"),
             "mean_acc": float(best.get("mean_acc", float("nan"))) if best is not None else float("nan"),
-            "selection_acc": float(best.get("selection_acc", best.get("mean_acc", float("nan")))) if best is not None else float("nan"),
+            "selection_acc": float(best[selection_column(history)]) if best is not None else float("nan"),
             "best_epoch": int(best["epoch"]) if best is not None else -1,
             "wall_time_s": float(history["wall_time"].max()) if history is not None and "wall_time" in history else float("nan"),
             "status": "interrupted" if Path(result.path).name in interrupted else "error" if result.error else status.get(Path(result.path).name, "ok"),
