@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from objectives.base import Context, Objective
-from objectives.registry import load_reference, resolve
-from platform.base_model import BASE_OBJECTIVES, base_engine, length_batches
+from platform import base_model
+from platform.base_model import base_engine, length_batches
 from platform.chat import ChatFormat, qa_ids
 from platform.data.corpus import Corpus
 from platform.data.sources import build_world
@@ -39,15 +39,12 @@ CHUNK = 8
 
 
 def epoch_samples(spec: ExperimentSpec, context: Context, seed: int) -> tuple[list, Objective]:
-    """One epoch of the causal base stage's samples, as `platform.base_model` draws them."""
+    """One epoch of the causal base stage's samples, drawn by ``platform.base_model.epoch_samples``."""
     world = build_world(spec.data)
-    objectives = [load_reference(resolve(name))(context) for name in BASE_OBJECTIVES["causal"]]
-    documents = objectives[0].encode(Corpus("known", documents=world.base_documents(spec.model.base_pretrain.paraphrases)))
-    rng = np.random.default_rng(seed)
-    samples = [objectives[0].qa_sample(*qa_ids(context.tokenizer, context.chat, q.question, q.answer), rng) for q in world.base_qa()]
-    for objective in objectives:
-        samples += [objective.make_sample(e, rng, float(rng.uniform(0.05, 0.95))) for e in documents]
-    return samples, objectives[0]
+    formats = [objective_cls(context) for objective_cls in Objective.base_stage().formats]
+    documents = formats[0].encode(Corpus("known", documents=world.base_documents(spec.model.base_pretrain.paraphrases)))
+    qa_pairs = [qa_ids(context.tokenizer, context.chat, q.question, q.answer) for q in world.base_qa()]
+    return base_model.epoch_samples(formats, documents, qa_pairs, np.random.default_rng(seed)), formats[0]
 
 
 def main() -> None:

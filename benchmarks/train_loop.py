@@ -2,7 +2,7 @@
 
 The *platform step* is ``platform/worker.py``'s loop body, unchanged: numpy micro-batch ->
 ``torch.tensor`` per field, ``model_inputs``, ``objective.loss``, ``Engine.step``
-(``build_optimizer``'s fused AdamW with ``parameter_groups``, ``LambdaLR(warmup_then_constant)``, ``clip_grad_norm_``),
+(``build_optimizer``'s fused AdamW with ``parameter_groups``, ``lr_schedule``, ``clip_grad_norm_``),
 the loss and token accumulators. ``Engine`` is constructed directly, as ``build_engine``
 does for DDP with one worker (``ray.train.torch.prepare_model`` does not wrap a model when
 the world size is 1), so no Ray is involved. The *bare step* is the least a PyTorch user
@@ -28,8 +28,7 @@ from benchmarks.common import (
     parameter_count,
 )
 from objectives.base import IGNORE, Objective
-from platform.engine import Engine, build_optimizer, warmup_then_constant
-from platform.models import model_inputs
+from platform.engine import Engine, build_optimizer, lr_schedule, train_step
 from platform.spec import ExperimentSpec
 
 WARMUP_STEPS = 3
@@ -39,7 +38,7 @@ def platform_engine(model: torch.nn.Module, spec: ExperimentSpec, total_steps: i
     """``build_engine``'s DDP branch for one worker, without ``prepare_model`` (no Ray Train)."""
     train = spec.train
     optimizer = build_optimizer(model, train)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_constant(total_steps, train.warmup_ratio))
+    scheduler = lr_schedule(optimizer, total_steps, train.warmup_ratio)
     return Engine(model, model, optimizer, scheduler, train.grad_clip)
 
 
@@ -50,13 +49,9 @@ def platform_steps(engine: Engine, objective: Objective, batches: list[Batch]) -
     tokens_seen = torch.zeros((), dtype=torch.long, device=device)
     engine.model.train()
     for batch in batches:
-        input_ids, labels, padding, weights = (torch.tensor(batch[k], device=device) for k in ("input_ids", "labels", "attention_mask", "weights"))
-        with engine.precision():
-            logits = engine.model(**model_inputs(engine.module, input_ids, padding)).logits
-        loss = objective.loss(logits, labels, weights)
-        engine.step(loss)
-        epoch_loss += loss.detach()
-        tokens_seen += padding.sum()  # a tensor, as in the worker: no host sync per step
+        tensors = {k: torch.tensor(batch[k], device=device) for k in ("input_ids", "labels", "attention_mask", "weights")}
+        epoch_loss += train_step(engine, objective, tensors)
+        tokens_seen += tensors["attention_mask"].sum()  # a tensor, as in the worker: no host sync per step
     return int(tokens_seen)
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from objectives.base import IGNORE, Context, Example, Objective, Sample
-from platform.chat import FACT_REQUEST, encode_text
+from objectives.base import FACT_REQUEST, IGNORE, Context, Example, Objective, Sample
 
 
 class AROptions(BaseModel):
@@ -25,16 +24,15 @@ class AR(Objective):
     def __init__(self, context: Context, options: AROptions | None = None) -> None:
         super().__init__(context, options)
         chat = context.chat
-        self._fact_prompt = [*chat.user_prefix, *encode_text(context.tokenizer, FACT_REQUEST), *chat.assistant_header]
+        self._fact_prompt = [*chat.user_prefix, *context.encode(FACT_REQUEST), *chat.assistant_header]
 
     def make_sample(self, example: Example, rng: np.random.Generator, t: float) -> Sample:
         doc = list(example.ids)
         if self.options.chat:
             target = doc + list(self.ctx.chat.end_of_turn)
             return Sample(self._fact_prompt + target, [IGNORE] * len(self._fact_prompt) + target)
-        tok = self.ctx.tokenizer
-        if tok.bos_token_id is None:  # e.g. Qwen: no BOS token, every document token is a target
-            ids = [*doc, tok.eos_token_id]
+        if self.ctx.bos_id is None:  # e.g. Qwen: no BOS token, every document token is a target
+            ids = [*doc, self.ctx.eos_id]
             return Sample(ids, ids)
-        ids = [tok.bos_token_id, *doc, tok.eos_token_id]
+        ids = [self.ctx.bos_id, *doc, self.ctx.eos_id]
         return Sample(ids, [IGNORE, *ids[1:]])

@@ -27,7 +27,9 @@ every epoch. Each check below names one such silent failure:
     is the input token at its position (the loss shifts); a bidirectional objective labels
     only positions whose input is the mask token, with the original token there;
 (f) the loss is a finite scalar and decreases over a few optimizer steps of a tiny model on
-    one collated batch (with the bidirectional attention mask when the objective asks for it).
+    one collated batch (with the bidirectional attention mask when the objective asks for it);
+(g) weights reach the loss: an objective whose samples carry weights other than 1 must have a
+    ``loss`` that uses them (a ``loss`` override that ignores ``weights`` trains unweighted).
 """
 
 from __future__ import annotations
@@ -44,10 +46,10 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ValidationError
 
-from objectives import mask_ratio
 from objectives.base import IGNORE, Context, Example, Objective, Sample
 from objectives.random_ar import ordinary_token_ids
 from platform.chat import ChatFormat
+from platform.data import mask_ratio
 from platform.data.corpus import Corpus, MathProblem
 from platform.data.stream import MicroBatchBuilder, collate
 from platform.data.worlds.name_description import build_world, vocabulary_texts
@@ -105,7 +107,7 @@ def check_objective(
         examples = objective.encode(tiny_corpus(objective))
     except Exception as error:  # a plugin's bug is a reported problem, not a crash of the kit
         return [f"construction or encode raised {type(error).__name__}: {error}"]
-    checks: tuple[Check, ...] = (check_examples, check_samples, check_labelled, check_no_leak, check_reproducible, check_loss_targets, check_training)
+    checks: tuple[Check, ...] = (check_examples, check_samples, check_labelled, check_no_leak, check_reproducible, check_loss_targets, check_training, check_weights_used)
     for check in checks:
         try:
             problem = next(check(objective, examples), None)
@@ -260,6 +262,26 @@ def _train_tiny(objective: Objective, examples: list[Example]) -> Iterator[str]:
         losses.append(loss.item())
     if not losses[-1] < losses[0]:
         yield f"the loss did not decrease in {TRAIN_STEPS} steps on one batch ({losses[0]:.4f} -> {losses[-1]:.4f})"
+
+
+def check_weights_used(objective: Objective, examples: list[Example]) -> Iterator[str]:
+    """(g) samples weighted unequally: swapping two sequences' weights changes the loss."""
+    ratios = (0.3, 1.0) if objective.uses_mask_ratio else (0.5,)
+    samples = [sample(objective, e, t) for e, t in _cases(objective, examples, ratios)]
+    if all(s.weight == 1.0 for s in samples) or len(samples) < 2:
+        return
+    tokenizer = objective.ctx.tokenizer
+    with _one_thread():
+        model = build_tiny_model(TINY_MODEL, tokenizer, SEED)
+        if objective.bidirectional:
+            set_bidirectional(model)
+        batch = {key: torch.from_numpy(value) for key, value in collate(samples[:2], tokenizer.pad_token_id).items()}
+        with torch.no_grad():
+            logits = model(**model_inputs(model, batch["input_ids"], batch["attention_mask"])).logits
+            weights = torch.tensor([1.0, 3.0])
+            losses = {float(objective.loss(logits, batch["labels"], w)) for w in (weights, weights.flip(0))}
+    if len(losses) == 1:
+        yield "its samples carry weights other than 1 but its loss ignores them: training would be unweighted"
 
 
 # -- helpers --------------------------------------------------------------------------------

@@ -10,26 +10,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from objectives.base import IGNORE, Context, Example, Objective, Sample, mask_tokens
-from platform.chat import MASKED_PASSAGE_INSTRUCTION, RECOVERED_PREFIX, encode_text
+from objectives.base import (
+    IGNORE,
+    MASKED_PASSAGE_INSTRUCTION,
+    RECOVERED_PREFIX,
+    Context,
+    Example,
+    MaskingObjective,
+    Sample,
+)
 
 
-class MaskedAR(Objective):
+class MaskedAR(MaskingObjective):
     name = "masked_ar"
-    uses_mask_ratio = True
 
     def __init__(self, context: Context, options=None) -> None:
         super().__init__(context, options)
-        tok, chat = context.tokenizer, context.chat
-        self._instruction = encode_text(tok, "\n" + MASKED_PASSAGE_INSTRUCTION)
-        self._reply_start = [*chat.assistant_header, *encode_text(tok, RECOVERED_PREFIX)]
-
-    def corrupt(self, example: Example, rng: np.random.Generator, t: float) -> list[int]:
-        """The document tokens as they appear in the prompt (masked); ``random_ar`` overrides."""
-        return mask_tokens(example.ids, rng, t, self.ctx.mask_token_id)[0]
+        self._instruction = context.encode("\n" + MASKED_PASSAGE_INSTRUCTION)
+        self._reply_start = [*context.chat.assistant_header, *context.encode(RECOVERED_PREFIX)]
 
     def make_sample(self, example: Example, rng: np.random.Generator, t: float) -> Sample:
         chat = self.ctx.chat
-        prompt = [*chat.user_prefix, *self.corrupt(example, rng, t), *self._instruction, *self._reply_start]
+        corrupted, _ = self.corrupt(example.ids, rng, t)  # the document as it appears in the prompt
+        prompt = [*chat.user_prefix, *corrupted, *self._instruction, *self._reply_start]
         target = [*example.ids, *chat.end_of_turn]
         return Sample(prompt + target, [IGNORE] * len(prompt) + target)

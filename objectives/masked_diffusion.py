@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
-from objectives.base import IGNORE, Example, Objective, Sample, mask_tokens
+from objectives.base import IGNORE, BaseStage, Example, MaskingObjective, Sample
 from platform.chat import prompt_ids
 from platform.models import model_inputs
 
@@ -37,11 +37,17 @@ class MaskedDiffusionOptions(BaseModel):
     """p = (1 - eps) t + eps: keeps the 1/p weight finite when t is near 0."""
 
 
-class MaskedDiffusion(Objective):
+class MaskedDiffusion(MaskingObjective):
     name = "masked_diffusion"
     Options = MaskedDiffusionOptions
-    uses_mask_ratio = True
     bidirectional = True
+    mask_at_least_one = True
+    """Every sample carries loss, so the 1/(p L) weight always multiplies something."""
+
+    @classmethod
+    def base_stage(cls) -> BaseStage:
+        """The bidirectional base model, taught this objective's format and its QA samples."""
+        return BaseStage("bidirectional", (MaskedDiffusion,))
 
     # -- training samples ------------------------------------------------------------------
     def mask_probability(self, t: float) -> float:
@@ -49,27 +55,17 @@ class MaskedDiffusion(Objective):
         eps = self.options.eps
         return (1 - eps) * t + eps
 
-    def corrupt(self, ids: list[int], rng: np.random.Generator, p: float) -> tuple[list[int], list[int]]:
-        """Mask each token with probability p; labels are the originals at masked positions.
-
-        At least one position is masked (chosen by ``rng`` if Bernoulli masked none), so every
-        sample carries loss and the 1/(p L) weight always multiplies something.
-        """
-        corrupted, masked = mask_tokens(tuple(ids), rng, p, self.ctx.mask_token_id)
-        if not masked.any():
-            position = int(rng.integers(len(ids)))
-            masked[position] = True
-            corrupted[position] = self.ctx.mask_token_id
-        labels = np.where(masked, np.asarray(ids, dtype=np.int64), IGNORE)
-        return corrupted, labels.tolist()
+    def masked_labels(self, ids: list[int], rng: np.random.Generator, p: float) -> tuple[list[int], list[int]]:
+        """``corrupt`` at probability p; labels are the originals at masked positions only."""
+        corrupted, masked = self.corrupt(ids, rng, p)
+        return corrupted, np.where(masked, np.asarray(ids, dtype=np.int64), IGNORE).tolist()
 
     def make_sample(self, example: Example, rng: np.random.Generator, t: float) -> Sample:
         """``BOS + document + EOS`` with BOS never masked; weight 1 / (p L), L = maskable tokens."""
-        tok = self.ctx.tokenizer
-        maskable = [*example.ids, tok.eos_token_id]
+        maskable = [*example.ids, self.ctx.eos_id]
         p = self.mask_probability(t)
-        corrupted, labels = self.corrupt(maskable, rng, p)
-        return Sample([tok.bos_token_id, *corrupted], [IGNORE, *labels], weight=1.0 / (p * len(maskable)))
+        corrupted, labels = self.masked_labels(maskable, rng, p)
+        return Sample([self.ctx.bos_id, *corrupted], [IGNORE, *labels], weight=1.0 / (p * len(maskable)))
 
     def qa_sample(self, prompt: list[int], completion: list[int], rng: np.random.Generator) -> Sample:
         """LLaDA SFT: the prompt is never masked; the completion is masked at p with t ~ U(0, 1).
@@ -77,7 +73,7 @@ class MaskedDiffusion(Objective):
         Weight 1 / (p * len(completion)): the completion is the maskable part.
         """
         p = self.mask_probability(float(rng.uniform(0.0, 1.0)))
-        corrupted, labels = self.corrupt(completion, rng, p)
+        corrupted, labels = self.masked_labels(completion, rng, p)
         return Sample([*prompt, *corrupted], [IGNORE] * len(prompt) + labels, weight=1.0 / (p * len(completion)))
 
     # -- loss ------------------------------------------------------------------------------

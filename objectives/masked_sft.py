@@ -25,34 +25,29 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel
 
-from objectives.base import IGNORE, Context, Example, Objective, Sample, mask_tokens
-from objectives.sft import encode_problems
-from platform.chat import MASKED_ANSWER_INSTRUCTION, encode_text
-from platform.data.corpus import Corpus
+from objectives.base import (
+    IGNORE,
+    MASKED_ANSWER_INSTRUCTION,
+    Context,
+    Example,
+    MaskingObjective,
+    Sample,
+)
+from objectives.sft import MathObjective
 
 
-class MaskedSFT(Objective):
+class MaskedSFT(MathObjective, MaskingObjective):
     name = "masked_sft"
-    task = "math"
-    uses_mask_ratio = True
+    mask_at_least_one = True
 
     def __init__(self, context: Context, options: BaseModel | None = None) -> None:
         super().__init__(context, options)
-        tok, chat = context.tokenizer, context.chat
-        self._question_start = [*chat.user_prefix, *encode_text(tok, "Question:\n")]
-        self._answer_start = encode_text(tok, "\nAnswer:\n")
-        self._instruction = [*encode_text(tok, "\n" + MASKED_ANSWER_INSTRUCTION), *chat.assistant_header]
-
-    def encode(self, corpus: Corpus) -> list[Example]:
-        return encode_problems(self.ctx.tokenizer, corpus, self.name)
+        self._question_start = [*context.chat.user_prefix, *context.encode("Question:\n")]
+        self._answer_start = context.encode("\nAnswer:\n")
+        self._instruction = [*context.encode("\n" + MASKED_ANSWER_INSTRUCTION), *context.chat.assistant_header]
 
     def make_sample(self, example: Example, rng: np.random.Generator, t: float) -> Sample:
-        mask_id = self.ctx.mask_token_id
-        corrupted, masked = mask_tokens(example.ids, rng, t, mask_id)
-        if not masked.any():
-            position = int(rng.integers(len(example.ids)))
-            corrupted[position] = mask_id
-            masked[position] = True
+        corrupted, masked = self.corrupt(example.ids, rng, t)
         prompt = [*self._question_start, *example.context, *self._answer_start, *corrupted, *self._instruction]
         end = list(self.ctx.chat.end_of_turn)
         answer_labels = np.where(masked, np.asarray(example.ids, dtype=np.int64), IGNORE).tolist()

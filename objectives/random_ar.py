@@ -8,9 +8,11 @@ longer chat-format sample with the document as the assistant's answer.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from objectives.base import Context, Example
+from objectives.base import Context
 from objectives.masked_ar import MaskedAR
 
 
@@ -22,9 +24,9 @@ class RandomAR(MaskedAR):
         super().__init__(context, options)
         self._ordinary_ids = ordinary_token_ids(context)
 
-    def corrupt(self, example: Example, rng: np.random.Generator, t: float) -> list[int]:
-        """One random ordinary token per document token; ``t`` plays no part."""
-        return self._ordinary_ids[rng.integers(len(self._ordinary_ids), size=len(example.ids))].tolist()
+    def corrupt(self, ids: Sequence[int], rng: np.random.Generator, t: float) -> tuple[list[int], np.ndarray]:
+        """One random ordinary token per document token, every position changed; ``t`` plays no part."""
+        return self._ordinary_ids[rng.integers(len(self._ordinary_ids), size=len(ids))].tolist(), np.ones(len(ids), bool)
 
 
 def ordinary_token_ids(context: Context) -> np.ndarray:

@@ -6,7 +6,8 @@ path. The sweep resolves each name once (``resolve``) and ships the reference; w
 ``load_reference``.
 
 Three ways in, checked in this order:
-1. a built-in: any ``Objective`` subclass defined in a module of this package;
+1. a built-in: any ``Objective`` subclass with a ``name`` defined in a public module of this
+   package (a module whose name starts with ``_`` is a helper: never imported here);
 2. an entry point in the group ``knowledge_injection.objectives`` of an installed package;
 3. a dotted path the user wrote: ``my_pkg.my_module:MyObjective`` (or ``my_pkg.my_module.MyObjective``).
 """
@@ -19,7 +20,7 @@ import pkgutil
 from functools import cache
 from importlib.metadata import entry_points
 
-from objectives.base import Objective
+from objectives.base import Context, Objective
 from platform.errors import UserError
 
 ENTRY_POINT_GROUP = "knowledge_injection.objectives"
@@ -32,7 +33,7 @@ def builtin_objectives() -> dict[str, str]:
 
     found: dict[str, str] = {}
     for info in pkgutil.iter_modules(objectives.__path__):
-        if info.name in ("base", "registry", "conformance"):
+        if info.name.startswith("_"):
             continue
         module = importlib.import_module(f"objectives.{info.name}")
         for attr, value in vars(module).items():
@@ -84,7 +85,6 @@ def instantiate(objective_cls: type[Objective], tokenizer, spec) -> Objective:
     ``spec`` is the trial's ``ExperimentSpec``; the mask token is required only by objectives
     that mask, so ``ar`` runs on tokenizers without one.
     """
-    from objectives.base import Context
     from platform.chat import ChatFormat
     from platform.models import mask_token_id
 

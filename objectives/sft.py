@@ -10,15 +10,13 @@ trained on the question as it will be asked, 0-shot.
 from __future__ import annotations
 
 import numpy as np
-from transformers import PreTrainedTokenizerBase
 
-from objectives.base import IGNORE, Example, Objective, Sample
-from platform.chat import encode_text
-from platform.data.corpus import Corpus
+from objectives.base import IGNORE, Context, Example, Objective, Sample
+from platform.data.corpus import Corpus, Question
 from platform.errors import UserError
 
 
-def encode_problems(tokenizer: PreTrainedTokenizerBase, corpus: Corpus, objective: str) -> list[Example]:
+def encode_problems(context: Context, corpus: Corpus, objective: str) -> list[Example]:
     """One example per training problem: ``context`` = the question, ``ids`` = the answer.
 
     Why the split: the question is never corrupted (docs/method.md's ``masked_sft``), the answer
@@ -31,17 +29,29 @@ def encode_problems(tokenizer: PreTrainedTokenizerBase, corpus: Corpus, objectiv
             where="data.name",
         )
     return [
-        Example(i, tuple(encode_text(tokenizer, p.answer)), tuple(encode_text(tokenizer, p.question)))
+        Example(i, tuple(context.encode(p.answer)), tuple(context.encode(p.question)))
         for i, p in enumerate(corpus.train_problems)
     ]
 
 
-class SFT(Objective):
-    name = "sft"
+class MathObjective(Objective):
+    """An objective that trains on math problems and is scored by exact match: ``encode``
+    gives one example per training problem, and every evaluation asks the test problems."""
+
     task = "math"
 
     def encode(self, corpus: Corpus) -> list[Example]:
-        return encode_problems(self.ctx.tokenizer, corpus, self.name)
+        return encode_problems(self.ctx, corpus, self.name)
+
+    def test_questions(self, corpus: Corpus) -> list[Question]:
+        return [problem.as_question() for problem in corpus.test_problems]
+
+    def retention_questions(self, corpus: Corpus) -> list[Question]:
+        return []  # no known entities to forget
+
+
+class SFT(MathObjective):
+    name = "sft"
 
     def make_sample(self, example: Example, rng: np.random.Generator, t: float) -> Sample:
         chat = self.ctx.chat

@@ -3,7 +3,7 @@
 Why a base stage: a real LLM already knows how to answer questions and follow the masked
 reconstruction instruction; a model built from config knows nothing. So before any trial,
 the tiny model is trained on known entities: their documents (in each base objective's
-format, e.g. ``ar`` and ``masked_ar``), with their paraphrases in both orders by default,
+format: the objectives of the trial objective's ``BaseStage``, e.g. ``ar`` and ``masked_ar``), with their paraphrases in both orders by default,
 and, for a share of them, question/answer pairs. The paraphrases stand for what a pretrained
 model brings: it has met what it knows in many phrasings, and that is what makes knowledge
 injected later answerable by questions at all (``docs/method.md`` has the measurements). It
@@ -22,21 +22,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from objectives.base import Context, Objective
-from objectives.registry import load_reference, resolve
+from objectives.base import BaseStage, Context, Objective, Sample
 from platform.cache import build_once
 from platform.chat import ChatFormat, qa_ids
 from platform.data.corpus import Corpus
 from platform.data.sources import build_world
 from platform.data.stream import collate
 from platform.data.worlds import vocabulary_texts
-from platform.engine import Engine, build_optimizer, warmup_then_constant
+from platform.engine import Engine, build_optimizer, lr_schedule, train_step
 from platform.evaluate import score_questions, summarize
 from platform.models import (
     build_tiny_model,
     build_word_tokenizer,
     mask_token_id,
-    model_inputs,
     set_bidirectional,
 )
 from platform.paths import cache_dir
@@ -44,15 +42,9 @@ from platform.spec import ExperimentSpec, TrainSpec
 
 FORMAT_VERSION = 3
 """Bump when the base stage's recipe changes, so stale caches are not reused."""
-BASE_OBJECTIVES = {"causal": ("ar", "masked_ar"), "bidirectional": ("masked_diffusion",)}
-"""Per model family, the objectives whose document formats the base model learns."""
 
 
-def family_of(objective_cls: type[Objective]) -> str:
-    return "bidirectional" if objective_cls.bidirectional else "causal"
-
-
-def base_key(spec: ExperimentSpec, family: str) -> str:
+def base_key(spec: ExperimentSpec, stage: BaseStage) -> str:
     """A hash of everything that determines the base model: recipe, vocabulary, and the base
     stage's texts themselves (so worlds that share a base stage share the model)."""
     world = build_world(spec.data)
@@ -60,20 +52,20 @@ def base_key(spec: ExperimentSpec, family: str) -> str:
     texts = [d.text for d in documents] + [f"{q.question}\t{q.answer}" for q in world.base_qa()]
     payload = {
         "version": FORMAT_VERSION,
-        "family": family,
+        "family": stage.name,
         "tiny": spec.model.tiny.model_dump(),
-        "pretrain": _recipe_fields(spec, family),
-        "objectives": BASE_OBJECTIVES[family],
+        "pretrain": _recipe_fields(spec, stage),
+        "objectives": [objective.name for objective in stage.formats],
         "vocabulary": _digest(vocabulary_texts()),
         "texts": _digest(texts),
     }
     return _digest([json.dumps(payload, sort_keys=True)])[:16]
 
 
-def _recipe_fields(spec: ExperimentSpec, family: str) -> dict:
-    """The base-stage settings that shape this family's model (not the other family's)."""
+def _recipe_fields(spec: ExperimentSpec, stage: BaseStage) -> dict:
+    """The base-stage settings that shape this stage's model (not the other stages')."""
     cfg = spec.model.base_pretrain
-    epochs, lr = cfg.recipe(family)
+    epochs, lr = cfg.recipe(stage.bidirectional)
     shared = cfg.model_dump(exclude={"epochs", "lr", "bidirectional_epochs", "bidirectional_lr"})
     return {**shared, "epochs": epochs, "lr": lr}
 
@@ -82,64 +74,68 @@ def _digest(texts: list[str]) -> str:
     return hashlib.sha256("\n".join(texts).encode()).hexdigest()
 
 
-def base_model_path(spec: ExperimentSpec, family: str) -> Path:
-    """Where the base model of this spec and family is (or will be) cached."""
-    return cache_dir() / "base" / f"{family}-{base_key(spec, family)}"
+def base_model_path(spec: ExperimentSpec, stage: BaseStage) -> Path:
+    """Where the base model of this spec and stage is (or will be) cached."""
+    return cache_dir() / "base" / f"{stage.name}-{base_key(spec, stage)}"
 
 
-def ensure_base_model(spec: ExperimentSpec, family: str = "causal", log=print) -> Path:
+def ensure_base_model(spec: ExperimentSpec, stage: BaseStage, log=print) -> Path:
     """The cached base model's directory, building it first if needed (once, under a lock)."""
-    target = base_model_path(spec, family)
+    target = base_model_path(spec, stage)
 
     def build(staging: Path) -> dict:
-        return _build(spec, family, staging, log)
+        return _build(spec, stage, staging, log)
 
     return build_once(target, "base_report.json", build, lambda: log(f"[base] building the embedded base model (cached at {target})"))
 
 
-def _build(spec: ExperimentSpec, family: str, out: Path, log) -> dict:
+def _build(spec: ExperimentSpec, stage: BaseStage, out: Path, log) -> dict:
     started = time.time()
     cfg = spec.model.base_pretrain
     world = build_world(spec.data)
     tokenizer = build_word_tokenizer(vocabulary_texts())
     model = build_tiny_model(spec.model.tiny, tokenizer, cfg.seed)
-    if family == "bidirectional":
+    if stage.bidirectional:
         set_bidirectional(model)
     context = Context(tokenizer, ChatFormat.from_tokenizer(tokenizer), mask_token_id(tokenizer, spec.model))
-    objectives: list[Objective] = [load_reference(resolve(name))(context) for name in BASE_OBJECTIVES[family]]
-
-    doc_examples = objectives[0].encode(Corpus("known", documents=world.base_documents(cfg.paraphrases)))
+    formats: list[Objective] = [objective_cls(context) for objective_cls in stage.formats]
+    documents = formats[0].encode(Corpus("known", documents=world.base_documents(cfg.paraphrases)))
     qa_pairs = [qa_ids(tokenizer, context.chat, q.question, q.answer) for q in world.base_qa()]
 
-    epochs, lr = cfg.recipe(family)
-    steps_per_epoch = -(-(len(qa_pairs) + len(objectives) * len(doc_examples)) // cfg.batch_size)
+    epochs, lr = cfg.recipe(stage.bidirectional)
+    steps_per_epoch = -(-(len(qa_pairs) + len(formats) * len(documents)) // cfg.batch_size)
     engine = base_engine(model, lr, steps_per_epoch * epochs)
     rng = np.random.default_rng(cfg.seed)
     shuffle = random.Random(cfg.seed)
     model.train()
     for epoch in range(epochs):
-        samples = [objectives[0].qa_sample(prompt, completion, rng) for prompt, completion in qa_pairs]
-        for objective in objectives:
-            samples += [objective.make_sample(e, rng, float(rng.uniform(0.05, 0.95))) for e in doc_examples]
+        samples = epoch_samples(formats, documents, qa_pairs, rng)
         total, steps = torch.zeros(()), 0
         for chunk in length_batches(samples, cfg.batch_size, shuffle):
             batch = {k: torch.from_numpy(v) for k, v in collate(chunk, tokenizer.pad_token_id).items()}
-            logits = model(**model_inputs(model, batch["input_ids"], batch["attention_mask"])).logits
-            loss = objectives[0].loss(logits, batch["labels"], batch["weights"])
-            engine.step(loss)
-            total, steps = total + loss.detach(), steps + 1
+            total, steps = total + train_step(engine, formats[0], batch), steps + 1
         if (epoch + 1) % 10 == 0 or epoch == epochs - 1:
             elapsed = time.time() - started
             left = elapsed / (epoch + 1) * (epochs - epoch - 1)
             log(f"[base] epoch {epoch + 1}/{epochs} loss {float(total) / max(1, steps):.4f} elapsed {elapsed:.0f}s eta {left:.0f}s")
 
     probe = world.base_probe_questions()
-    answers = objectives[0].generate(model, [q.question for q in probe], 24, 128)
+    answers = formats[0].generate(model, [q.question for q in probe], 24, 128)
     metrics = summarize(score_questions(probe, answers))
     log(f"[base] known entities whose QA was never trained: forward {metrics['forward_acc']:.2f}, backward {metrics['backward_acc']:.2f}")
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    return {"family": family, "probe": metrics, "seconds": round(time.time() - started, 1)}
+    return {"family": stage.name, "probe": metrics, "seconds": round(time.time() - started, 1)}
+
+
+def epoch_samples(formats: list[Objective], documents: list, qa_pairs: list[tuple[list[int], list[int]]],
+                  rng: np.random.Generator) -> list[Sample]:
+    """One epoch of the base stage: every QA pair (the first format's ``qa_sample``), then every
+    known document in each format, each at its own mask ratio t ~ U(0.05, 0.95)."""
+    samples = [formats[0].qa_sample(prompt, completion, rng) for prompt, completion in qa_pairs]
+    for objective in formats:
+        samples += [objective.make_sample(e, rng, float(rng.uniform(0.05, 0.95))) for e in documents]
+    return samples
 
 
 def base_engine(model: torch.nn.Module, lr: float, total_steps: int) -> Engine:
@@ -147,7 +143,7 @@ def base_engine(model: torch.nn.Module, lr: float, total_steps: int) -> Engine:
     decay 0.1 on matrices only, 2% warm-up, gradient clipping 1.0; only the rate is the base's."""
     train = TrainSpec(lr=lr)
     optimizer = build_optimizer(model, train)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_constant(total_steps, train.warmup_ratio))
+    scheduler = lr_schedule(optimizer, total_steps, train.warmup_ratio)
     return Engine(model, model, optimizer, scheduler, train.grad_clip)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from platform.models import model_inputs
 from platform.spec import ExperimentSpec, TrainSpec
 
 
@@ -25,6 +26,11 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[s
         if param.requires_grad:
             (decay if param.ndim >= 2 else no_decay).append(param)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def lr_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup_ratio: float) -> torch.optim.lr_scheduler.LambdaLR:
+    """The platform's learning-rate schedule on ``optimizer``, stepped after every optimizer step."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_constant(total_steps, warmup_ratio))
 
 
 def warmup_then_constant(total_steps: int, warmup_ratio: float):
@@ -40,10 +46,12 @@ def deepspeed_config(spec: ExperimentSpec, micro_batch: int, total_steps: int) -
     """The DeepSpeed JSON generated from the spec (logged with the run), merged with the user's file.
 
     The global batch is ``train.batch_size``; each worker takes one micro-batch of
-    ``batch_size / num_workers`` per optimizer step (no gradient accumulation).
+    ``batch_size / num_workers`` per optimizer step (no gradient accumulation). No scheduler:
+    the engine hands DeepSpeed the platform's own (``lr_schedule``), so a trial's rate at every
+    step is the same under DeepSpeed as under DDP (DeepSpeed's ``WarmupLR`` starts at 0 and lags
+    by two steps); a ``scheduler`` in the user's file replaces it.
     """
     train, ds = spec.train, spec.resources.deepspeed
-    warmup = round(total_steps * train.warmup_ratio)
     zero: dict[str, Any] = {"stage": ds.zero_stage}
     if ds.offload_optimizer:
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": spec.resources.gpus_per_worker > 0}
@@ -61,10 +69,6 @@ def deepspeed_config(spec: ExperimentSpec, micro_batch: int, total_steps: int) -
         "optimizer": {
             "type": "AdamW",
             "params": {"lr": train.lr, "betas": list(train.betas), "weight_decay": train.weight_decay, "torch_adam": True},
-        },
-        "scheduler": {
-            "type": "WarmupLR",
-            "params": {"warmup_min_lr": 0.0, "warmup_max_lr": train.lr, "warmup_num_steps": max(warmup, 1), "warmup_type": "linear"},
         },
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,
@@ -126,6 +130,20 @@ class Engine:
         return contextlib.nullcontext()
 
 
+def train_step(engine: Engine, objective, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """One optimizer step on one collated micro-batch (``platform.data.stream.collate``): the
+    forward pass under the engine's precision, the objective's loss, backward, clip, step.
+
+    The one training step of the platform: trials (``platform/worker.py``), the base stage and
+    the benchmarks all take it. Returns the loss, detached (no host sync).
+    """
+    with engine.precision():
+        logits = engine.model(**model_inputs(engine.module, batch["input_ids"], batch["attention_mask"])).logits
+    loss = objective.loss(logits, batch["labels"], batch["weights"])
+    engine.step(loss)
+    return loss.detach()
+
+
 def build_optimizer(model: torch.nn.Module, train: TrainSpec) -> torch.optim.AdamW:
     """docs/method.md's AdamW over ``parameter_groups``, fused where torch has the kernel.
 
@@ -147,13 +165,14 @@ def build_engine(spec: ExperimentSpec, model: torch.nn.Module, total_steps: int,
 
         config = deepspeed_config(spec, micro_batch, total_steps)
         engine, optimizer, _, scheduler = deepspeed.initialize(
-            model=model, model_parameters=parameter_groups(model, spec.train.weight_decay), config=config
+            model=model, model_parameters=parameter_groups(model, spec.train.weight_decay), config=config,
+            lr_scheduler=lambda optimizer: lr_schedule(optimizer, total_steps, spec.train.warmup_ratio),
         )
         return Engine(engine, engine.module, optimizer, scheduler, spec.train.grad_clip, deepspeed=True)
 
     wrapped = prepare_model(model)
     optimizer = build_optimizer(model, spec.train)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_constant(total_steps, spec.train.warmup_ratio))
+    scheduler = lr_schedule(optimizer, total_steps, spec.train.warmup_ratio)
     autocast = torch.bfloat16 if spec.model.dtype == "bfloat16" else None
     return Engine(wrapped, getattr(wrapped, "module", wrapped), optimizer, scheduler, spec.train.grad_clip, autocast_dtype=autocast)
 

@@ -1,9 +1,8 @@
-"""Answer generation and accuracy: forward / backward (and per group/task), or math.
+"""The paper's metric: each answer scored, then accuracy per direction (forward / backward),
+per group and task, or math exact match.
 
-Why batched greedy generation with left padding and the KV cache: evaluation runs many
-times per trial, over every question; one ``generate`` call per batch is what keeps it a
-small share of a trial. Objectives with their own sampler (masked diffusion) override
-``Objective.generate``; this module only scores what comes back.
+Answers come from the objective's ``generate`` (``platform/decoding.py`` by default); this
+module only scores what comes back, so every objective is measured by the same rule.
 """
 
 from __future__ import annotations
@@ -12,10 +11,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
-
-from platform.chat import ChatFormat, prompt_ids
 from platform.data.corpus import Question
 from platform.scoring import math_exact_match, rouge1_recall
 
@@ -29,44 +24,6 @@ class Prediction:
     group: str
     task: str
     direction: str
-
-
-@torch.no_grad()
-def greedy_answers(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    chat: ChatFormat,
-    questions: Sequence[str],
-    max_new_tokens: int,
-    batch_size: int,
-) -> list[str]:
-    """Greedy (temperature 0) answers, stopping at the end-of-turn or EOS token."""
-    was_training = model.training
-    model.eval()
-    stop_ids = sorted({*chat.end_of_turn[-1:], tokenizer.eos_token_id} - {None})
-    device = next(model.parameters()).device
-    answers: list[str] = []
-    for start in range(0, len(questions), batch_size):
-        prompts = [prompt_ids(tokenizer, chat, q) for q in questions[start : start + batch_size]]
-        width = max(len(p) for p in prompts)
-        input_ids = torch.full((len(prompts), width), tokenizer.pad_token_id, dtype=torch.long)
-        attention = torch.zeros((len(prompts), width), dtype=torch.long)
-        for i, prompt in enumerate(prompts):  # left padding: every prompt ends at the same column
-            input_ids[i, width - len(prompt) :] = torch.tensor(prompt)
-            attention[i, width - len(prompt) :] = 1
-        output = model.generate(
-            input_ids=input_ids.to(device),
-            attention_mask=attention.to(device),
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            eos_token_id=stop_ids,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-        for row in output[:, width:].tolist():
-            cut = next((i for i, token in enumerate(row) if token in stop_ids), len(row))
-            answers.append(tokenizer.decode(row[:cut], skip_special_tokens=True).strip())
-    model.train(was_training)
-    return answers
 
 
 METRICS = {"rouge1_recall": rouge1_recall, "exact_number": math_exact_match}

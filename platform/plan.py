@@ -28,11 +28,11 @@ from typing import Any
 
 import yaml
 
-from platform import tracking
 from platform.data.corpus import Corpus
 from platform.errors import UserError
 from platform.paths import state_dir
 from platform.spec import ExperimentSpec, apply_overrides, format_validation_error, load_spec
+from platform.tracking import Tracking, check_store_answers
 
 
 @dataclass
@@ -52,7 +52,8 @@ class SweepPlan:
     storage: Path | None = None
     cluster: dict[str, float] = field(default_factory=dict)
     cluster_kind: str = ""
-    uri: str = ""
+    tracking: Tracking | None = None
+    """The spec's MLflow store (None: not checked, ``--spec-only``)."""
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -158,9 +159,9 @@ def make_plan(args: argparse.Namespace, *, spec_only: bool = False) -> SweepPlan
     plan.corpora = check_files(cell_specs, refs)
     plan.pretrained = check_model(spec, cell_specs, refs)
     check_resources(plan, args)
-    plan.uri = tracking.tracking_uri(spec.tracking.uri)
+    plan.tracking = Tracking.from_spec(spec)
     if args.dry_run:
-        tracking.check_store_answers(plan.uri)
+        check_store_answers(plan.tracking.uri)
     return plan
 
 
@@ -256,8 +257,8 @@ def dry_run_report(plan: SweepPlan, identifier: str) -> str:
     if plan.cluster:
         have = ", ".join(f"{plan.cluster.get(k, 0):g} {k}" for k in ("CPU", "GPU"))
         lines.append(f"resources: {plan.cluster_kind}: {have}; storage {plan.storage}")
-    if plan.uri:
-        lines.append(f"MLflow: {tracking.redact(plan.uri)} answers (experiment {spec.tracking.experiment!r})")
+    if plan.tracking:
+        lines.append(f"MLflow: {plan.tracking.shown} answers (experiment {spec.tracking.experiment!r})")
     lines.append(f"strategy config (warm-up steps are {spec.train.warmup_ratio:.0%} of each trial's steps, known once its data is loaded):")
     lines.append(describe(spec, spec.train.batch_size // res.num_workers, total_steps=0))
     return "\n".join(lines)

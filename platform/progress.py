@@ -39,7 +39,7 @@ class CompactProgress(Callback):
         """Projected (running) or measured (ended) seconds per trial: the pending trials' estimate."""
 
     def _label(self, trial) -> str:
-        from platform.trial import trial_name
+        from platform.run_names import trial_name
 
         return f"{trial.trial_id} {trial_name(trial.config)}"
 
@@ -120,18 +120,17 @@ def error_summary(trial_dir: str) -> str:
 class CloseStoppedRuns(Callback):
     """Marks the MLflow run of a trial that ended without closing it (ASHA stop, lost actor)."""
 
-    def __init__(self, uri: str, experiment_id: str, sweep_id: str) -> None:
-        self.uri, self.experiment_id, self.sweep_id = uri, experiment_id, sweep_id
+    def __init__(self, tracking, experiment_id: str, sweep_id: str) -> None:
+        self.tracking, self.experiment_id, self.sweep_id = tracking, experiment_id, sweep_id
 
     def _close(self, trial, status: str, reason: str) -> None:
-        from platform import tracking
         from platform.errors import ServiceUnavailable
 
         try:
-            run_id = tracking.find_run(self.uri, self.experiment_id, "trial_key", f"{self.sweep_id}/{trial.trial_id}")
-            if run_id and tracking.client(self.uri).get_run(run_id).info.status == "RUNNING":
-                tracking.client(self.uri).set_tag(run_id, "stop_reason", reason)
-                tracking.end_run(self.uri, run_id, status)
+            run_id = self.tracking.find_run(self.experiment_id, "trial_key", f"{self.sweep_id}/{trial.trial_id}")
+            if run_id and self.tracking.client().get_run(run_id).info.status == "RUNNING":
+                self.tracking.client().set_tag(run_id, "stop_reason", reason)
+                self.tracking.end_run(run_id, status)
         except ServiceUnavailable as error:  # the sweep goes on; the run stays RUNNING, and we say so
             print(f"[sweep] could not mark {trial.trial_id}'s MLflow run {status}: {error}", flush=True)
 

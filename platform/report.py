@@ -2,8 +2,8 @@
 
 Reads the trials' MLflow runs (the store the spec or ``MLFLOW_TRACKING_URI`` names, else the
 default local one), picks each trial's best evaluated epoch by the mean of forward and
-backward accuracy (as the paper does), groups trials that differ only in their seed, and
-writes a table (mean +- std over seeds, n) as Markdown and CSV plus figures as PNG:
+backward accuracy (as the paper does: ``platform.selection``), groups trials that differ only
+in their seed, and writes a table (mean +- std over seeds, n) as Markdown and CSV plus figures as PNG:
 accuracy vs epoch per objective (the paper's training-dynamics figure), accuracy vs learning
 rate, and accuracy vs fixed mask ratio when the sweep varied them. Everything is also logged
 to the sweep's parent run.
@@ -21,11 +21,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from platform import tracking
 from platform.cli import main_guard
 from platform.errors import UserError
 from platform.paths import state_dir
 from platform.results import markdown
+from platform.selection import best_epochs
+from platform.tracking import Tracking, tracking_uri
 
 SEED = "train.seed"
 IGNORED_PARAMS = {SEED, "name", "data.paraphrases", "objective.paraphrases"}
@@ -33,9 +34,9 @@ IGNORED_PARAMS = {SEED, "name", "data.paraphrases", "objective.paraphrases"}
 the trial's effective ``paraphrases`` tag (the objective's option, else the data's)."""
 
 
-def trial_runs(uri: str, target: str) -> tuple[list, str | None, str]:
+def trial_runs(tracking: Tracking, target: str) -> tuple[list, str | None, str]:
     """(trial runs, parent run id or None, experiment id) for a sweep id or experiment name."""
-    client = tracking.client(uri)
+    client = tracking.client()
     experiments = client.search_experiments()
     for experiment in experiments:
         parents = client.search_runs([experiment.experiment_id], filter_string=f"tags.sweep_id = '{target}' and tags.kind = 'sweep'")
@@ -46,14 +47,14 @@ def trial_runs(uri: str, target: str) -> tuple[list, str | None, str]:
     experiment = client.get_experiment_by_name(target)
     if experiment is None:
         names = ", ".join(sorted(e.name for e in experiments)) or "none"
-        raise UserError(f"no sweep id or MLflow experiment named {target!r} in {uri} (experiments: {names})")
+        raise UserError(f"no sweep id or MLflow experiment named {target!r} in {tracking.shown} (experiments: {names})")
     runs = client.search_runs([experiment.experiment_id], filter_string="tags.kind = 'trial'")
     return runs, None, experiment.experiment_id
 
 
-def histories(uri: str, runs: list) -> pd.DataFrame:
+def histories(tracking: Tracking, runs: list) -> pd.DataFrame:
     """One row per (trial, evaluated epoch) with its accuracies and params."""
-    client = tracking.client(uri)
+    client = tracking.client()
     rows = []
     for run in runs:
         per_epoch: dict[int, dict[str, float]] = {}
@@ -70,13 +71,6 @@ def histories(uri: str, runs: list) -> pd.DataFrame:
         if metric not in frame:
             frame[metric] = float("nan")
     return frame
-
-
-def best_epochs(history: pd.DataFrame) -> pd.DataFrame:
-    """Each trial's best evaluated epoch by its selection accuracy (test or validation mean)."""
-    key = "selection_acc" if "selection_acc" in history and history["selection_acc"].notna().all() else "mean_acc"
-    index = history.groupby("run_id")[key].idxmax()
-    return history.loc[index].reset_index(drop=True)
 
 
 def varied_params(best: pd.DataFrame) -> list[str]:
@@ -174,12 +168,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build_report(uri: str, target: str, out: Path) -> list[Path]:
+def build_report(tracking: Tracking, target: str, out: Path) -> list[Path]:
     """Write the report of ``target`` into ``out`` and attach it to the sweep's run; its files."""
-    runs, parent, _ = trial_runs(uri, target)
+    runs, parent, _ = trial_runs(tracking, target)
     if not runs:
         raise UserError(f"{target!r} has no trial runs yet")
-    history = histories(uri, runs)
+    history = histories(tracking, runs)
     best = best_epochs(history)
     table = aggregate(best)
     out.mkdir(parents=True, exist_ok=True)
@@ -191,7 +185,7 @@ def build_report(uri: str, target: str, out: Path) -> list[Path]:
     best.to_csv(out / "best_epochs.csv", index=False)
     written = [out / "report.md", out / "report.csv", *figures(history, best, out)]
     if parent:
-        client = tracking.client(uri)
+        client = tracking.client()
         for path in written:
             client.log_artifact(parent, str(path), "report")
     return written
@@ -199,9 +193,9 @@ def build_report(uri: str, target: str, out: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    uri = tracking.tracking_uri(args.tracking_uri)
+    tracking = Tracking(tracking_uri(args.tracking_uri))
     out = Path(args.out) if args.out else state_dir() / "reports" / args.target
-    written = build_report(uri, args.target, out)
+    written = build_report(tracking, args.target, out)
     print((out / "report.md").read_text().split("\n\n", 2)[-1].rstrip())
     print(f"\nReport: {out / 'report.md'}; figures: {', '.join(p.name for p in written if p.suffix == '.png')}")
     return 0

@@ -65,7 +65,7 @@ class BasePretrainConfig(_Strict):
     epochs: int = Field(30, gt=0, le=MAX_EPOCHS)
     lr: float = Field(2e-3, gt=0, le=1)
     batch_size: int = Field(32, gt=0, le=MAX_BATCH)
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     bidirectional_epochs: int = Field(100, gt=0, le=MAX_EPOCHS)
     bidirectional_lr: float = Field(5e-4, gt=0, le=1)
     """The bidirectional family's own epochs and rate: trained from scratch, a bidirectional
@@ -77,9 +77,9 @@ class BasePretrainConfig(_Strict):
     phrasings and orders, which is what lets questions reach knowledge injected later; no new
     entity is ever among them."""
 
-    def recipe(self, family: str) -> tuple[int, float]:
-        """(epochs, learning rate) of one model family's base stage."""
-        return (self.bidirectional_epochs, self.bidirectional_lr) if family == "bidirectional" else (self.epochs, self.lr)
+    def recipe(self, bidirectional: bool) -> tuple[int, float]:
+        """(epochs, learning rate) of a causal or a bidirectional base stage."""
+        return (self.bidirectional_epochs, self.bidirectional_lr) if bidirectional else (self.epochs, self.lr)
 
 
 class ModelSpec(_Strict):
@@ -123,7 +123,7 @@ class ModelSpec(_Strict):
 class WorldConfig(_Strict):
     """Size and seed of the synthetic knowledge world."""
 
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     num_known: int = Field(150, gt=0, le=MAX_ENTITIES)
     num_new: int = Field(48, gt=0, le=MAX_ENTITIES)
     qa_fraction: float = Field(2 / 3, ge=0, le=1)
@@ -187,7 +187,7 @@ class TrainSpec(_Strict):
     betas: tuple[float, float] = (0.9, 0.95)
     """AdamW's moment decay rates, each in [0, 1) (1 would never forget a gradient)."""
     grad_clip: float | None = Field(1.0, gt=0)
-    seed: int = 0
+    seed: int = Field(0, ge=0)
 
     @field_validator("lr", "weight_decay", "grad_clip")
     @classmethod

@@ -20,13 +20,15 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from platform import tracking
 from platform.cli import main_guard
 from platform.cluster import init_ray
 from platform.errors import ServiceUnavailable, UserError
 from platform.spec import ExperimentSpec
+from platform.tracking import Tracking, browse_hint
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -72,41 +74,66 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from platform.storage import sweep_lock
 
-    tracking.configure_retries(spec.tracking.retry_seconds)
-    experiment_id = tracking.check_reachable(plan.uri, spec.tracking.experiment)
+    tracking = plan.tracking
+    experiment_id = tracking.check_reachable(spec.tracking.experiment)
     model_dirs = resolve_models(spec, refs, plan.pretrained)
     identifier = sweep_id(spec, model_dirs)
     documents = sum(len(c.documents) for c in plan.corpora.values())
     questions = sum(len(c.questions) for c in plan.corpora.values())
     print(f"[sweep] {identifier}: {searcher.total_trials} trials, {documents} documents, {questions} questions; "
-          f"MLflow {tracking.redact(plan.uri)} (experiment {spec.tracking.experiment!r})", flush=True)
+          f"MLflow {tracking.shown} (experiment {spec.tracking.experiment!r})", flush=True)
+    sweep = Sweep(spec, searcher, refs, model_dirs, identifier, plan.storage, tracking, experiment_id)
     with sweep_lock(plan.storage / ".locks" / identifier):
-        return run_sweep(args, spec, searcher, refs, model_dirs, identifier, str(plan.storage), plan.uri, experiment_id)
+        return run_sweep(sweep, address=args.address, fresh=args.fresh)
 
 
-def run_sweep(args, spec: ExperimentSpec, searcher, refs, model_dirs, identifier: str, storage: str, uri: str, experiment_id: str) -> int:
+@dataclass(frozen=True)
+class Sweep:
+    """One sweep, everything resolved before it starts: what it runs (spec, trials, objectives,
+    base models), its identity, and where its state and runs go."""
+
+    spec: ExperimentSpec
+    searcher: Any
+    """The ``GridCrossSearcher`` that hands out the trials."""
+    refs: dict[str, str]
+    """Objective name -> ``module:Class``."""
+    model_dirs: dict[str, str]
+    """Base stage -> the model directory its trials start from."""
+    identifier: str
+    storage: Path
+    """Tune's state of every sweep; this one's is ``storage / identifier``."""
+    tracking: Tracking
+    experiment_id: str
+
+    @property
+    def path(self) -> Path:
+        return self.storage / self.identifier
+
+
+def run_sweep(sweep: Sweep, address: str | None, fresh: bool) -> int:
     """Ray, the sweep's MLflow run, the Tuner, and the results table (the driver owns the sweep)."""
-    init_ray(args.address)
-    parent = tracking.start_sweep_run(uri, experiment_id, identifier, identifier, spec.model_dump(mode="json"), fresh=args.fresh)
+    spec, tracking, experiment_id, storage = sweep.spec, sweep.tracking, sweep.experiment_id, str(sweep.storage)
+    init_ray(address)
+    parent = tracking.start_sweep_run(experiment_id, sweep.identifier, sweep.identifier, spec.model_dump(mode="json"), fresh=fresh)
     from platform.storage import out_of_space
     from platform.trial import SweepContext
 
-    context = SweepContext(spec.model_dump(mode="json"), identifier, model_dirs, refs, uri, experiment_id, parent, storage)
+    context = SweepContext(spec, sweep.identifier, sweep.model_dirs, sweep.refs, tracking, experiment_id, parent, storage)
     started = time.time()
     from platform.interrupts import GracefulInterrupt
 
     try:
         with GracefulInterrupt() as interrupt:
-            results, finished = run_tuner(spec, context, searcher, storage, identifier, fresh=args.fresh)
+            results, finished = run_tuner(spec, context, sweep.searcher, storage, sweep.identifier, fresh=fresh)
     except KeyboardInterrupt:  # a second Ctrl-C (or one before Tune could stop gracefully): quit at once
-        print(f"\nInterrupted. Run the same command again to resume ({Path(storage) / identifier}).", flush=True)
-        mark_interrupted(uri, experiment_id, parent, None, close_parent=True)
+        print(f"\nInterrupted. Run the same command again to resume ({sweep.path}).", flush=True)
+        mark_interrupted(tracking, experiment_id, parent, None, close_parent=True)
         return 130
     except BaseException as error:
-        tracking.end_run(uri, parent, "FAILED")
-        if isinstance(error, Exception) and out_of_space(Path(storage), error):
+        tracking.end_run(parent, "FAILED")
+        if isinstance(error, Exception) and out_of_space(sweep.storage, error):
             with contextlib.suppress(ServiceUnavailable):  # the store is elsewhere, but may be down too
-                tracking.fail_running_trials(uri, experiment_id, parent, f"No space left on device in {storage} (the sweep stopped)")
+                tracking.fail_running_trials(experiment_id, parent, f"No space left on device in {storage} (the sweep stopped)")
             print(f"\nerror: {storage} ran out of space during the sweep. Trials that failed are marked FAILED in "
                   "MLflow with the error; finished trials and their runs are kept. Free space and run the same "
                   "command again to resume.", file=sys.stderr, flush=True)
@@ -114,101 +141,107 @@ def run_sweep(args, spec: ExperimentSpec, searcher, refs, model_dirs, identifier
         raise
     from platform.results import results_table, summary_metrics, write_results
 
-    stopped = mark_interrupted(uri, experiment_id, parent, interrupt.requested_at) if interrupt.requested else set()
+    stopped = mark_interrupted(tracking, experiment_id, parent, interrupt.requested_at) if interrupt.requested else set()
     table = results_table(results, spec, interrupted=stopped)
-    paths = write_results(table, Path(storage) / identifier)
+    paths = write_results(table, sweep.path)
     errors = sum(1 for r in results if r.error and Path(r.path).name not in stopped)
     finished -= len(stopped)
-    interrupted = interrupt.requested or finished < searcher.total_trials
+    total = sweep.searcher.total_trials
+    interrupted = interrupt.requested or finished < total
     if not interrupted:
-        sweep_report(uri, identifier, Path(storage) / identifier / "report")  # attaches itself under report/
-    tracking_failure = close_parent_run(uri, parent, paths, summary_metrics(table), "KILLED" if interrupted else "FAILED" if errors else "FINISHED")
+        sweep_report(tracking, sweep.identifier, sweep.path / "report")  # attaches itself under report/
+    tracking_failure = close_parent_run(tracking, parent, paths, summary_metrics(table), "KILLED" if interrupted else "FAILED" if errors else "FINISHED")
     print()
     print(table.to_markdown())
     print(f"\n{len(results)} trials in {time.time() - started:.0f}s ({errors} failed). Table: {paths['markdown']}")
     if interrupted:
-        print(f"Interrupted: {finished} of {searcher.total_trials} trials finished. Run the same command again to resume.")
-    print(f"MLflow runs: {tracking.redact(uri)} (experiment {spec.tracking.experiment!r}); {tracking.browse_hint(uri)}")
+        print(f"Interrupted: {finished} of {total} trials finished. Run the same command again to resume.")
+    print(f"MLflow runs: {tracking.shown} (experiment {spec.tracking.experiment!r}); {browse_hint(tracking.uri)}")
     if tracking_failure:
         print(tracking_failure)
     return 130 if interrupted else 1 if errors or tracking_failure else 0
 
 
-def mark_interrupted(uri: str, experiment_id: str, parent: str, since: float | None, close_parent: bool = False) -> set[str]:
+def mark_interrupted(tracking: Tracking, experiment_id: str, parent: str, since: float | None, close_parent: bool = False) -> set[str]:
     """After a Ctrl-C: the interrupted trials' runs (and on a hard stop the sweep's) KILLED.
 
     Best effort, quickly: a store that is down must not keep a user who pressed Ctrl-C waiting
     for minutes; the runs then stay RUNNING and the rerun replaces them."""
-    tracking.configure_retries(min(10.0, tracking.retry_seconds()))
+    tracking = tracking.waiting_at_most(10.0)
     try:
-        stopped = tracking.close_interrupted_trials(uri, experiment_id, parent, since)
+        stopped = tracking.close_interrupted_trials(experiment_id, parent, since)
         if close_parent:
-            tracking.end_run(uri, parent, "KILLED")
+            tracking.end_run(parent, "KILLED")
         return stopped
     except ServiceUnavailable as error:
         print(f"[sweep] could not mark the interrupted runs KILLED in MLflow ({error})", flush=True)
         return set()
 
 
-def sweep_report(uri: str, identifier: str, out: Path) -> None:
+def sweep_report(tracking: Tracking, identifier: str, out: Path) -> None:
     """The paper-style report of the finished sweep (``python -m platform.report``), written
     next to its results and attached to the sweep's run under ``report/``. A report that cannot
     be made (an MLflow hiccup) is said, never fatal: the table is already written."""
     from platform.report import build_report
 
     try:
-        build_report(uri, identifier, out)
+        build_report(tracking, identifier, out)
     except (ServiceUnavailable, UserError, OSError, ValueError) as error:
         print(f"[sweep] report not written ({error}); `python -m platform.report {identifier}` makes it later", flush=True)
 
 
-def close_parent_run(uri: str, parent: str, paths: dict[str, str], summary: dict[str, float], status: str) -> str | None:
+def close_parent_run(tracking: Tracking, parent: str, paths: dict[str, str], summary: dict[str, float], status: str) -> str | None:
     """Attach the table to the sweep's run and end it; a message if the store stayed unreachable.
 
     The table is on disk already, so an MLflow outage at the very end loses nothing: the
     user is told, and the exit code says the sweep is not fully recorded.
     """
     try:
-        tracking.log_sweep_table(uri, parent, paths, summary)
-        tracking.end_run(uri, parent, status)
+        tracking.log_sweep_table(parent, paths, summary)
+        tracking.end_run(parent, status)
     except ServiceUnavailable:
-        return (f"MLflow store {tracking.redact(uri)} unreachable at the end of the sweep: the sweep's run was "
+        return (f"MLflow store {tracking.shown} unreachable at the end of the sweep: the sweep's run was "
                 f"not closed and the table not attached (it is at {paths['markdown']}).")
     return None
 
 
-def model_families(refs: dict[str, str]) -> list[str]:
-    """The model families (causal / bidirectional) the sweep's objectives need."""
+def base_stages(refs: dict[str, str]) -> dict[str, Any]:
+    """The base stages (``Objective.base_stage``) the sweep's objectives fine-tune, by name."""
     from objectives.registry import load_reference
-    from platform.base_model import family_of
 
-    return sorted({family_of(load_reference(ref)) for ref in refs.values()})
+    stages: dict[str, Any] = {}
+    for name, ref in sorted(refs.items()):
+        stage = load_reference(ref).base_stage()
+        if stages.setdefault(stage.name, stage) != stage:
+            raise UserError(f"objective {name!r} names base stage {stage.name!r} with other formats than another "
+                            "objective of the sweep: give the stage another name", where="objective.name")
+    return dict(sorted(stages.items()))
 
 
 def planned_model_dirs(spec: ExperimentSpec, refs: dict[str, str]) -> dict[str, str]:
-    """The model directory per family that ``resolve_models`` will return, without building any."""
+    """The model directory per base stage that ``resolve_models`` will return, without building any."""
     from platform.base_model import base_model_path
 
-    families = model_families(refs)
+    stages = base_stages(refs)
     if spec.model.source != "embedded":
         from platform.pretrained import model_directory
 
-        return dict.fromkeys(families, model_directory(spec.model, convert=False))
-    return {family: str(base_model_path(spec, family)) for family in families}
+        return dict.fromkeys(stages, model_directory(spec.model, convert=False))
+    return {name: str(base_model_path(spec, stage)) for name, stage in stages.items()}
 
 
 def resolve_models(spec: ExperimentSpec, refs: dict[str, str], pretrained: str | None) -> dict[str, str]:
-    """Model directory per family (causal / bidirectional) the sweep's objectives need.
+    """Model directory per base stage (causal / bidirectional) the sweep's objectives need.
 
-    A pretrained model is used as it is by every family (no base stage: the world's new
-    entities are injected directly); the embedded model gets its cached base stage per family.
+    A pretrained model is used as it is by every stage (no base stage: the world's new
+    entities are injected directly); the embedded model gets its cached base stage.
     """
     from platform.base_model import ensure_base_model
 
-    families = model_families(refs)
+    stages = base_stages(refs)
     if pretrained is not None:
-        return dict.fromkeys(families, pretrained)
-    return {family: str(ensure_base_model(spec, family, log=lambda line: print(line, flush=True))) for family in families}
+        return dict.fromkeys(stages, pretrained)
+    return {name: str(ensure_base_model(spec, stage, log=lambda line: print(line, flush=True))) for name, stage in stages.items()}
 
 
 def run_tuner(spec: ExperimentSpec, context, searcher, storage: str, identifier: str, fresh: bool):
@@ -223,7 +256,7 @@ def run_tuner(spec: ExperimentSpec, context, searcher, storage: str, identifier:
     in_process = resources.any_in_trial_process()
     retries = spec.checkpoint.max_failures if spec.checkpoint.enabled else 0
     experiment_path = os.path.join(storage, identifier)
-    callbacks = [CompactProgress(searcher.total_trials, spec.train.epochs, spec.search.max_concurrent), CloseStoppedRuns(context.tracking_uri, context.experiment_id, identifier)]
+    callbacks = [CompactProgress(searcher.total_trials, spec.train.epochs, spec.search.max_concurrent), CloseStoppedRuns(context.tracking, context.experiment_id, identifier)]
     if not fresh and tune.Tuner.can_restore(experiment_path):
         check_resumable(Path(experiment_path))
         print(f"[sweep] resuming {experiment_path} (finished trials are kept; --fresh starts over)", flush=True)

@@ -4,6 +4,10 @@ Why the trial creates its run and the rank-0 worker logs into it by id: the run 
 is marked FINISHED or FAILED) whatever happens inside Ray Train, and metrics reach the store
 as each epoch is evaluated, so a crash loses nothing already measured. Runs carry a
 ``trial_key`` tag: a resumed sweep finds and reuses a trial's run instead of duplicating it.
+
+Every process that talks to the store (the driver, each trial, the rank-0 worker) holds a
+``Tracking``: the store's URI and how long its calls wait out an outage, built once from the
+spec and handed along, so no process configures a module-level setting of its own.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,19 +30,6 @@ from platform.errors import ServiceUnavailable, UserError, first_line
 from platform.paths import state_dir
 
 PARENT_TAG = "mlflow.parentRunId"
-_retry = {"seconds": 300.0}
-
-
-def configure_retries(seconds: float) -> None:
-    """How long calls wait out an unreachable store (``tracking.retry_seconds``) before failing.
-
-    Set once per process (driver, trial actor, rank-0 worker) from the spec.
-    """
-    _retry["seconds"] = seconds
-
-
-def retry_seconds() -> float:
-    return _retry["seconds"]
 
 
 def is_transient(error: BaseException) -> bool:
@@ -60,12 +52,11 @@ def backoff(seconds: float) -> Iterator[None]:
         yield
 
 
-def retrying(action: Callable[[], Any], uri: str, seconds: float | None = None) -> Any:
+def retrying(action: Callable[[], Any], uri: str, seconds: float) -> Any:
     """``action()``, retried with backoff while the store at ``uri`` is unreachable.
 
     Gives up after ``seconds`` (``tracking.retry_seconds``) with ``ServiceUnavailable``.
     """
-    seconds = _retry["seconds"] if seconds is None else seconds
     waits = backoff(seconds)
     while True:
         try:
@@ -83,17 +74,18 @@ def retrying(action: Callable[[], Any], uri: str, seconds: float | None = None) 
 class RetryingClient:
     """An ``MlflowClient`` whose calls wait out a store outage (see ``retrying``)."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, retry_seconds: float) -> None:
         from mlflow.tracking import MlflowClient
 
         self._client = MlflowClient(tracking_uri=uri)
         self._uri = uri
+        self._retry_seconds = retry_seconds
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._client, name)
         if not callable(method):
             return method
-        return lambda *args, **kwargs: retrying(lambda: method(*args, **kwargs), self._uri)
+        return lambda *args, **kwargs: retrying(lambda: method(*args, **kwargs), self._uri, self._retry_seconds)
 
 
 def tracking_uri(configured: str | None) -> str:
@@ -136,8 +128,139 @@ def redact(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def client(uri: str) -> RetryingClient:
-    return RetryingClient(uri)
+@dataclass(frozen=True)
+class Tracking:
+    """One MLflow store: its URI and how long calls wait out an outage before failing."""
+
+    uri: str
+    retry_seconds: float = 300.0
+    """``tracking.retry_seconds`` of the spec."""
+
+    @classmethod
+    def from_spec(cls, spec) -> Tracking:
+        """The spec's store (``tracking.uri``, else ``MLFLOW_TRACKING_URI``, else the local one)."""
+        return cls(tracking_uri(spec.tracking.uri), spec.tracking.retry_seconds)
+
+    def waiting_at_most(self, seconds: float) -> Tracking:
+        """The same store, with calls that give up sooner (after a Ctrl-C, say)."""
+        return replace(self, retry_seconds=min(seconds, self.retry_seconds))
+
+    @property
+    def shown(self) -> str:
+        """The URI as printed (credentials masked)."""
+        return redact(self.uri)
+
+    def client(self) -> RetryingClient:
+        return RetryingClient(self.uri, self.retry_seconds)
+
+    def check_reachable(self, experiment: str) -> str:
+        return check_reachable(self.uri, experiment)
+
+    def find_run(self, experiment_id: str, tag: str, value: str, kind: str | None = None) -> str | None:
+        """The active run whose ``tag`` is ``value`` (and whose ``kind`` tag is ``kind``, if given)."""
+        query = f"tags.{tag} = '{value}'" + (f" and tags.kind = '{kind}'" if kind else "")
+        runs = self.client().search_runs([experiment_id], filter_string=query, max_results=1)
+        return runs[0].info.run_id if runs else None
+
+    def start_sweep_run(self, experiment_id: str, sweep_id: str, name: str, spec_dump: dict[str, Any], fresh: bool = False) -> str:
+        """The sweep's parent run: reused when the sweep resumes; a new one for ``--fresh``.
+
+        A fresh start keeps the old run and its trials (nothing is deleted) but retags it
+        ``kind=superseded-sweep``, so reports and resumes by sweep id see only the new attempt.
+        """
+        client = self.client()
+        existing = self.find_run(experiment_id, "sweep_id", sweep_id, kind="sweep")  # trials carry sweep_id too
+        if existing and fresh:
+            client.set_tag(existing, "kind", "superseded-sweep")
+        elif existing:
+            client.update_run(existing, status="RUNNING")
+            return existing
+        run = client.create_run(experiment_id, run_name=name, tags={"sweep_id": sweep_id, "kind": "sweep"})
+        client.log_text(run.info.run_id, yaml.safe_dump(spec_dump, sort_keys=False), "sweep_spec.yaml")
+        return run.info.run_id
+
+    def start_trial_run(
+        self, experiment_id: str, parent_id: str, trial_key: str, name: str, spec_dump: dict[str, Any], tags: dict[str, str],
+        resume: bool = False,
+    ) -> str:
+        """A trial's child run. A rerun of an unfinished trial that starts over (after a resume)
+        replaces the partial run, so each trial has exactly one visible run and its metric
+        histories are not mixed; one that continues from its checkpoint (``resume``) continues
+        its run; a finished run is reused as it is."""
+        client = self.client()
+        existing = self.find_run(experiment_id, "trial_key", trial_key)
+        if existing and resume:  # the trial continues from its checkpoint: so does its history
+            client.update_run(existing, status="RUNNING")
+            return existing
+        if existing and client.get_run(existing).info.status == "FINISHED":
+            # The trial ended but the killed driver had not saved that in Tune's state: Tune
+            # restarts it, Ray Train restores its final checkpoint and logs nothing new, so the
+            # complete run is kept (replacing it would leave an empty history).
+            client.update_run(existing, status="RUNNING")
+            return existing
+        if existing:
+            client.delete_run(existing)
+        run = client.create_run(experiment_id, run_name=name, tags={PARENT_TAG: parent_id, "trial_key": trial_key, "kind": "trial", **tags})
+        run_id = run.info.run_id
+        from mlflow.entities import Param
+
+        items = [Param(k, v) for k, v in flatten(spec_dump).items()]
+        for start in range(0, len(items), 100):
+            client.log_batch(run_id, params=items[start : start + 100])
+        client.log_text(run_id, yaml.safe_dump(spec_dump, sort_keys=False), "resolved_spec.yaml")
+        return run_id
+
+    def log_text(self, run_id: str, text: str, name: str) -> None:
+        self.client().log_text(run_id, text, name)
+
+    def end_run(self, run_id: str, status: str, error: str | None = None) -> None:
+        client = self.client()
+        if error:
+            client.set_tag(run_id, "error", error[:5000])
+        client.set_terminated(run_id, status=status)
+
+    def trial_logger(self, run_id: str) -> TrialLogger:
+        """What the rank-0 worker logs a trial's epochs with (``TrialLogger``)."""
+        return TrialLogger(self, run_id)
+
+    def close_interrupted_trials(self, experiment_id: str, parent_id: str, since: float | None = None) -> set[str]:
+        """After a Ctrl-C at time ``since``: the sweep's trial runs still RUNNING (their trial was
+        stopped mid-way, from outside) are marked KILLED with the reason; returns their trial ids."""
+        client = self.client()
+        stopped = set()
+        for run in client.search_runs([experiment_id], filter_string=f"tags.{PARENT_TAG} = '{parent_id}'"):
+            # a trial stopped from outside is left RUNNING, or FAILED by its own handler when the
+            # stop reached it (its controller or workers died under it: which error surfaces first
+            # is a race); either way it was interrupted, not broken. A terminal's Ctrl-C reaches the
+            # trial's processes as it reaches the driver, whose handler may run a little later:
+            # hence the slack. A real failure in that moment is resumed by the rerun and reported there.
+            died = run.info.status == "FAILED" and since is not None and (run.info.end_time or 0) >= (since - INTERRUPT_SLACK_S) * 1000
+            if run.info.status != "RUNNING" and not died:
+                continue
+            client.set_tag(run.info.run_id, "stop_reason", INTERRUPTED)
+            self.end_run(run.info.run_id, "KILLED")
+            stopped.add(run.data.tags.get("trial_key", "").rsplit("/", 1)[-1])
+        return stopped
+
+    def fail_running_trials(self, experiment_id: str, parent_id: str, error: str) -> None:
+        """The sweep's trial runs still RUNNING when the driver itself failed (the disk filled
+        under Tune's own state before a trial could mark its run): FAILED, with the driver's error."""
+        for run in self.client().search_runs([experiment_id], filter_string=f"tags.{PARENT_TAG} = '{parent_id}'"):
+            if run.info.status == "RUNNING":
+                self.end_run(run.info.run_id, "FAILED", error)
+
+    def log_sweep_table(self, parent_id: str, paths: dict[str, str], summary: dict[str, float]) -> None:
+        """Attach the sweep's results table (Markdown and CSV) to its parent run, with its summary
+        metrics (the best trial per objective), so the parent row of the UI answers the sweep."""
+        from mlflow.entities import Metric
+
+        client = self.client()
+        for path in paths.values():
+            client.log_artifact(parent_id, path)
+        now = int(time.time() * 1000)
+        metrics = [Metric(key, value, now, 0) for key, value in summary.items() if math.isfinite(value)]
+        for start in range(0, len(metrics), 100):
+            client.log_batch(parent_id, metrics=metrics[start : start + 100])
 
 
 def check_reachable(uri: str, experiment: str) -> str:
@@ -236,76 +359,6 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def find_run(uri: str, experiment_id: str, tag: str, value: str, kind: str | None = None) -> str | None:
-    """The active run whose ``tag`` is ``value`` (and whose ``kind`` tag is ``kind``, if given)."""
-    query = f"tags.{tag} = '{value}'" + (f" and tags.kind = '{kind}'" if kind else "")
-    runs = client(uri).search_runs([experiment_id], filter_string=query, max_results=1)
-    return runs[0].info.run_id if runs else None
-
-
-def start_sweep_run(uri: str, experiment_id: str, sweep_id: str, name: str, spec_dump: dict[str, Any], fresh: bool = False) -> str:
-    """The sweep's parent run: reused when the sweep resumes; a new one for ``--fresh``.
-
-    A fresh start keeps the old run and its trials (nothing is deleted) but retags it
-    ``kind=superseded-sweep``, so reports and resumes by sweep id see only the new attempt.
-    """
-    existing = find_run(uri, experiment_id, "sweep_id", sweep_id, kind="sweep")  # trials carry sweep_id too
-    if existing and fresh:
-        client(uri).set_tag(existing, "kind", "superseded-sweep")
-    elif existing:
-        client(uri).update_run(existing, status="RUNNING")
-        return existing
-    run = client(uri).create_run(experiment_id, run_name=name, tags={"sweep_id": sweep_id, "kind": "sweep"})
-    client(uri).log_text(run.info.run_id, yaml.safe_dump(spec_dump, sort_keys=False), "sweep_spec.yaml")
-    return run.info.run_id
-
-
-def start_trial_run(
-    uri: str, experiment_id: str, parent_id: str, trial_key: str, name: str, spec_dump: dict[str, Any], tags: dict[str, str],
-    resume: bool = False,
-) -> str:
-    """A trial's child run. A rerun of an unfinished trial that starts over (after a resume)
-    replaces the partial run, so each trial has exactly one visible run and its metric
-    histories are not mixed; one that continues from its checkpoint (``resume``) continues
-    its run; a finished run is reused as it is."""
-    mlflow_client = client(uri)
-    existing = find_run(uri, experiment_id, "trial_key", trial_key)
-    if existing and resume:  # the trial continues from its checkpoint: so does its history
-        mlflow_client.update_run(existing, status="RUNNING")
-        return existing
-    if existing and mlflow_client.get_run(existing).info.status == "FINISHED":
-        # The trial ended but the killed driver had not saved that in Tune's state: Tune
-        # restarts it, Ray Train restores its final checkpoint and logs nothing new, so the
-        # complete run is kept (replacing it would leave an empty history).
-        mlflow_client.update_run(existing, status="RUNNING")
-        return existing
-    if existing:
-        mlflow_client.delete_run(existing)
-    run = mlflow_client.create_run(
-        experiment_id, run_name=name, tags={PARENT_TAG: parent_id, "trial_key": trial_key, "kind": "trial", **tags}
-    )
-    run_id = run.info.run_id
-    from mlflow.entities import Param
-
-    params = flatten(spec_dump)
-    items = [Param(k, v) for k, v in params.items()]
-    for start in range(0, len(items), 100):
-        mlflow_client.log_batch(run_id, params=items[start : start + 100])
-    mlflow_client.log_text(run_id, yaml.safe_dump(spec_dump, sort_keys=False), "resolved_spec.yaml")
-    return run_id
-
-
-def log_text(uri: str, run_id: str, text: str, name: str) -> None:
-    client(uri).log_text(run_id, text, name)
-
-
-def end_run(uri: str, run_id: str, status: str, error: str | None = None) -> None:
-    mlflow_client = client(uri)
-    if error:
-        mlflow_client.set_tag(run_id, "error", error[:5000])
-    mlflow_client.set_terminated(run_id, status=status)
-
-
 BEST_KEYS = ("forward_acc", "backward_acc", "mean_acc", "selection_acc", "val_forward_acc", "val_backward_acc", "val_mean_acc")
 """Logged again as ``best_<key>`` (and ``best_epoch``) whenever the selection accuracy improves."""
 
@@ -339,19 +392,19 @@ class TrialLogger:
     metric is either in MLflow or its trial is FAILED with the epochs it could not log.
     """
 
-    def __init__(self, uri: str, run_id: str) -> None:
+    def __init__(self, tracking: Tracking, run_id: str) -> None:
         from mlflow.tracking import MlflowClient
 
         # Retries are this class's own (the queue): a failed send must return at once, not
         # after MLflow's own minutes of backoff, so training goes on during an outage.
         os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-        self.client = MlflowClient(tracking_uri=uri)
-        self.uri = uri
+        self.client = MlflowClient(tracking_uri=tracking.uri)
+        self.tracking = tracking
         self.run_id = run_id
         self.best = -math.inf
         self.pending: list[tuple[str, Callable[[], Any]]] = []
         self.outage_since: float | None = None
-        self.system_metrics = _start_system_metrics(uri, run_id)
+        self.system_metrics = _start_system_metrics(tracking.uri, run_id)
 
     def log_epoch(self, metrics: dict[str, float], epoch: int, predictions: list[Any]) -> None:
         from mlflow.entities import Metric
@@ -402,7 +455,7 @@ class TrialLogger:
                     raise
                 if self.outage_since is None:
                     self.outage_since = time.monotonic()
-                    print(f"[trial] MLflow store {redact(self.uri)} unreachable; queueing metrics and retrying", file=sys.stderr, flush=True)
+                    print(f"[trial] MLflow store {self.tracking.shown} unreachable; queueing metrics and retrying", file=sys.stderr, flush=True)
                 return False
             self.pending.pop(0)
         if self.outage_since is not None:
@@ -420,12 +473,12 @@ class TrialLogger:
                 monitor.collect_metrics()
                 monitor.publish_metrics(monitor.aggregate_metrics())
                 monitor.mlflow_logger.flush()
-        waits = backoff(_retry["seconds"])
+        waits = backoff(self.tracking.retry_seconds)
         while not self.flush():
             if next(waits, "out of time") == "out of time":
                 lost = ", ".join(name for name, _ in self.pending)
                 raise ServiceUnavailable(
-                    f"MLflow store {redact(self.uri)} unreachable for {_retry['seconds']:.0f} s "
+                    f"MLflow store {self.tracking.shown} unreachable for {self.tracking.retry_seconds:.0f} s "
                     f"(tracking.retry_seconds); not logged: {lost}"
                 )
 
@@ -434,45 +487,3 @@ INTERRUPT_SLACK_S = 10.0
 """A trial run that FAILED this long before the driver saw the Ctrl-C still counts as interrupted."""
 
 INTERRUPTED = "interrupted (Ctrl-C); the rerun of the same command resumes it from its last checkpoint"
-
-
-def close_interrupted_trials(uri: str, experiment_id: str, parent_id: str, since: float | None = None) -> set[str]:
-    """After a Ctrl-C at time ``since``: the sweep's trial runs still RUNNING (their trial was
-    stopped mid-way, from outside) are marked KILLED with the reason; returns their trial ids."""
-    runs = client(uri).search_runs([experiment_id], filter_string=f"tags.{PARENT_TAG} = '{parent_id}'")
-    stopped = set()
-    for run in runs:
-        # a trial stopped from outside is left RUNNING, or FAILED by its own handler when the
-        # stop reached it (its controller or workers died under it: which error surfaces first
-        # is a race); either way it was interrupted, not broken. A terminal's Ctrl-C reaches the
-        # trial's processes as it reaches the driver, whose handler may run a little later:
-        # hence the slack. A real failure in that moment is resumed by the rerun and reported there.
-        died = run.info.status == "FAILED" and since is not None and (run.info.end_time or 0) >= (since - INTERRUPT_SLACK_S) * 1000
-        if run.info.status != "RUNNING" and not died:
-            continue
-        client(uri).set_tag(run.info.run_id, "stop_reason", INTERRUPTED)
-        end_run(uri, run.info.run_id, "KILLED")
-        stopped.add(run.data.tags.get("trial_key", "").rsplit("/", 1)[-1])
-    return stopped
-
-
-def fail_running_trials(uri: str, experiment_id: str, parent_id: str, error: str) -> None:
-    """The sweep's trial runs still RUNNING when the driver itself failed (the disk filled
-    under Tune's own state before a trial could mark its run): FAILED, with the driver's error."""
-    for run in client(uri).search_runs([experiment_id], filter_string=f"tags.{PARENT_TAG} = '{parent_id}'"):
-        if run.info.status == "RUNNING":
-            end_run(uri, run.info.run_id, "FAILED", error)
-
-
-def log_sweep_table(uri: str, parent_id: str, paths: dict[str, str], summary: dict[str, float]) -> None:
-    """Attach the sweep's results table (Markdown and CSV) to its parent run, with its summary
-    metrics (the best trial per objective), so the parent row of the UI answers the sweep."""
-    from mlflow.entities import Metric
-
-    mlflow_client = client(uri)
-    for path in paths.values():
-        mlflow_client.log_artifact(parent_id, path)
-    now = int(time.time() * 1000)
-    metrics = [Metric(key, value, now, 0) for key, value in summary.items() if math.isfinite(value)]
-    for start in range(0, len(metrics), 100):
-        mlflow_client.log_batch(parent_id, metrics=metrics[start : start + 100])

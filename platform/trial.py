@@ -1,8 +1,9 @@
 """One Tune trial: the sweep's spec plus this trial's values -> a trained, evaluated run.
 
-Runs inside a Ray Tune function trial. It builds the trial's spec (re-validated), encodes
+Runs inside a Ray Tune function trial. It builds the trial's spec (the sweep's validated spec
+with this trial's values applied), encodes
 the corpus once, plans the per-epoch masked stream, opens the trial's MLflow run, and runs
-``platform.worker.train_loop``: here, in the trial's own process, for one plain worker (the
+``platform.worker.train_loop`` on a ``TrialConfig``: here, in the trial's own process, for one plain worker (the
 common case; nothing to start per trial), or on the workers of a Ray Train ``TorchTrainer``
 fed by Ray Data for DDP across workers and DeepSpeed (``resources.runner``). Everything it
 needs from the driver (absolute paths, the objective's import reference, the MLflow run of
@@ -13,48 +14,37 @@ from __future__ import annotations
 
 import os
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from objectives.registry import instantiate, load_reference
-from platform import tracking
-from platform.base_model import family_of
 from platform.data.sources import load_corpus
 from platform.data.stream import MicroBatchBuilder, StreamPlan, build_streams
 from platform.engine import describe
 from platform.errors import UserError
 from platform.models import load_tokenizer
 from platform.preflight import check_mask_token_unused
+from platform.run_names import trial_name
 from platform.spec import ExperimentSpec, apply_overrides
+from platform.tracking import Tracking
+from platform.trial_session import TrialProcessSession
+from platform.worker import TrialConfig, train_loop
 
 
 @dataclass(frozen=True)
 class SweepContext:
     """Facts resolved once on the driver, shared by every trial."""
 
-    spec: dict[str, Any]
+    spec: ExperimentSpec
+    """The sweep's spec, validated once on the driver; each trial applies its own values."""
     sweep_id: str
     model_dirs: dict[str, str]
-    """Per model family ("causal", "bidirectional"): the base model every trial starts from."""
+    """Per base stage (``Objective.base_stage``: causal, bidirectional): the model its trials start from."""
     objective_refs: dict[str, str]
-    tracking_uri: str
+    tracking: Tracking
     experiment_id: str
     parent_run_id: str
     storage_path: str
-
-
-def trial_name(overrides: dict[str, Any]) -> str:
-    """Readable run name: objective first, then the varied values (``masked_ar lr=3.2e-04 seed=0``)."""
-    parts = [str(overrides["objective.name"])] if "objective.name" in overrides else []
-    # the last part of each key names it, unless another key ends the same way
-    tails = [key.rsplit(".", 1)[-1] for key in overrides]
-    for key, value in sorted(overrides.items()):
-        if key == "objective.name":
-            continue
-        shown = (f"{value:.2e}" if value and abs(value) < 1e-2 else f"{value:g}") if isinstance(value, float) else str(value)
-        tail = key.rsplit(".", 1)[-1]
-        parts.append(f"{tail if tails.count(tail) == 1 else key}={shown}")
-    return " ".join(parts) or "trial"
 
 
 def trial_tags(spec: ExperimentSpec, objective, sweep_id: str, varied: tuple[str, ...] = ()) -> dict[str, str]:
@@ -77,11 +67,11 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
 
     overrides = dict(config)
     name = trial_name(overrides)
-    spec = apply_overrides(ExperimentSpec.model_validate(context.spec), overrides, f"trial '{name}'")
-    tracking.configure_retries(spec.tracking.retry_seconds)
+    spec = apply_overrides(context.spec, overrides, f"trial '{name}'")
+    tracking = context.tracking
     trial_id = ray.tune.get_context().get_trial_id()
     objective_cls = load_reference(context.objective_refs[spec.objective.name])
-    model_dir = context.model_dirs[family_of(objective_cls)]
+    model_dir = context.model_dirs[objective_cls.base_stage().name]
     tokenizer = load_tokenizer(model_dir, spec.model)
     objective = instantiate(objective_cls, tokenizer, spec)
     tags = trial_tags(spec, objective, context.sweep_id, tuple(overrides))
@@ -89,35 +79,26 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
     # sweep) continues from its checkpoint; a worker group's new Train run starts over
     resume = spec.resources.in_trial_process() and ray.tune.get_checkpoint() is not None
     run_id = tracking.start_trial_run(
-        context.tracking_uri, context.experiment_id, context.parent_run_id, f"{context.sweep_id}/{trial_id}", name, spec.model_dump(mode="json"),
+        context.experiment_id, context.parent_run_id, f"{context.sweep_id}/{trial_id}", name, spec.model_dump(mode="json"),
         tags, resume=resume,
     )
     try:
         corpus = load_corpus(spec.data, objective.paraphrases)
         examples = objective.encode(corpus)
         check_mask_token_unused(objective, examples, corpus)
-        questions = [p.as_question() for p in corpus.test_problems] if objective.task == "math" else corpus.questions
-        retention = [] if objective.task == "math" else corpus.retention_questions
+        questions, retention = objective.test_questions(corpus), objective.retention_questions(corpus)
         validation: list = []
         if spec.eval.select_on == "validation":
             questions, validation = split_validation(questions, spec.eval.validation_fraction, spec.data.world.seed)
         workers = spec.resources.num_workers
         plan = StreamPlan(len(examples), spec.train.epochs, spec.train.batch_size, workers, spec.train.seed)
         micro_batch = spec.train.batch_size // workers
-        tracking.log_text(context.tracking_uri, run_id, describe(spec, micro_batch, plan.steps_per_epoch() * spec.train.epochs), "strategy.txt")
+        tracking.log_text(run_id, describe(spec, micro_batch, plan.steps_per_epoch() * spec.train.epochs), "strategy.txt")
         builder = MicroBatchBuilder(objective, examples, spec.objective.mask_ratio, spec.train.seed, spec.train.epochs)
-        train_config = {
-            "spec": spec.model_dump(mode="json"),
-            "model_dir": model_dir,
-            "objective_ref": context.objective_refs[spec.objective.name],
-            "questions": [asdict(q) for q in questions],
-            "retention_questions": [asdict(q) for q in retention],
-            "validation_questions": [asdict(q) for q in validation],
-            "tracking_uri": context.tracking_uri,
-            "run_id": run_id,
-            "total_steps": plan.steps_per_epoch() * spec.train.epochs,
-            "micro_batch": micro_batch,
-        }
+        train_config = TrialConfig(
+            spec, model_dir, context.objective_refs[spec.objective.name], tuple(questions), tuple(retention), tuple(validation),
+            tracking, run_id, plan.steps_per_epoch() * spec.train.epochs, micro_batch,
+        )
         if spec.resources.in_trial_process():
             train_in_trial_process(train_config, builder, plan, spec.resources.gpus_per_worker > 0)
         else:
@@ -126,21 +107,18 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
         raise
     except BaseException as error:
         try:
-            tracking.end_run(context.tracking_uri, run_id, "FAILED", "".join(traceback.format_exception_only(error)).strip())
+            tracking.end_run(run_id, "FAILED", "".join(traceback.format_exception_only(error)).strip())
         except Exception as tracking_error:  # the store is gone too: say so, keep the first error
             error.add_note(f"its MLflow run could not be marked FAILED: {tracking_error}")
         raise
-    tracking.end_run(context.tracking_uri, run_id, "FINISHED")
+    tracking.end_run(run_id, "FINISHED")
 
 
-def train_in_trial_process(train_config: dict[str, Any], builder: MicroBatchBuilder, plan: StreamPlan, use_gpu: bool) -> None:
+def train_in_trial_process(train_config: TrialConfig, builder: MicroBatchBuilder, plan: StreamPlan, use_gpu: bool) -> None:
     """The whole trial here, in the Tune trial's process (``resources.runner``), which Tune
     reuses for the next trial: the model, optimizer and GPU memory are released on the way out,
     however the trial ends (a stopped trial's memory held by a reused process would starve the next)."""
     import gc
-
-    from platform.trial_session import TrialProcessSession
-    from platform.worker import train_loop
 
     try:
         train_loop(train_config, TrialProcessSession(builder, plan, use_gpu))
@@ -157,7 +135,7 @@ def release_gpu_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def fit_worker_group(spec: ExperimentSpec, train_config: dict[str, Any], builder: MicroBatchBuilder, plan: StreamPlan,
+def fit_worker_group(spec: ExperimentSpec, train_config: TrialConfig, builder: MicroBatchBuilder, plan: StreamPlan,
                      trial_id: str, storage_path: str, sweep_id: str) -> None:
     """DDP across workers or DeepSpeed: a Ray Train worker group fed by a Ray Data stream."""
     from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
@@ -170,7 +148,7 @@ def fit_worker_group(spec: ExperimentSpec, train_config: dict[str, Any], builder
     res = spec.resources
     trainer = trainer_class(spec)(
         train_loop_per_worker=_train_loop,
-        train_loop_config=train_config,
+        train_loop_config={"trial": train_config},  # Ray Train hands its workers a dict
         scaling_config=ScalingConfig(
             num_workers=res.num_workers,
             use_gpu=res.gpus_per_worker > 0,
@@ -230,7 +208,5 @@ def split_validation(questions: list, fraction: float, seed: int) -> tuple[list,
     return [q for q in questions if (q.entity or q.question) not in held], [q for q in questions if (q.entity or q.question) in held]
 
 
-def _train_loop(config: dict[str, Any]) -> None:
-    from platform.worker import train_loop
-
-    train_loop(config)
+def _train_loop(config: dict[str, TrialConfig]) -> None:
+    train_loop(config["trial"])

@@ -14,42 +14,62 @@ import contextlib
 import math
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from objectives.registry import instantiate, load_reference
 from platform import checkpoint
 from platform.data.corpus import Question
-from platform.engine import build_engine, weights_dtype
+from platform.engine import build_engine, train_step, weights_dtype
 from platform.evaluate import Prediction, score_questions, summarize
-from platform.models import load_pretrained, model_inputs, set_bidirectional
+from platform.models import load_pretrained, set_bidirectional
 from platform.spec import ExperimentSpec
+from platform.tracking import BEST_KEYS, Tracking
 from platform.trial_session import TrainWorkerSession, TrialProcessSession
 
 
-def train_loop(config: dict[str, Any], session: TrainWorkerSession | TrialProcessSession | None = None) -> None:
-    """Entry point of ``TorchTrainer(train_loop_per_worker=...)`` (``session`` None: a Ray Train
-    worker) and of a trial that trains in its own process; ``config`` is built by the trial."""
-    from platform.tracking import BEST_KEYS, TrialLogger, configure_retries
+@dataclass(frozen=True)
+class TrialConfig:
+    """What the loop needs from its trial (``platform/trial.py`` builds it once; Ray pickles it
+    to each worker): the trial's validated spec, where its model and objective come from, the
+    question sets, where to log, and the step counts the optimizer schedule needs."""
 
+    spec: ExperimentSpec
+    model_dir: str
+    objective_ref: str
+    """``module:Class`` of the objective (``objectives.registry.resolve``)."""
+    questions: tuple[Question, ...]
+    """The test questions scored at every evaluation."""
+    retention_questions: tuple[Question, ...]
+    validation_questions: tuple[Question, ...]
+    """Held-out entities that pick the best epoch (empty: the test questions do)."""
+    tracking: Tracking
+    run_id: str
+    """The trial's MLflow run, created by the trial; rank 0 logs into it."""
+    total_steps: int
+    micro_batch: int
+
+
+def train_loop(config: TrialConfig, session: TrainWorkerSession | TrialProcessSession | None = None) -> None:
+    """Entry point of ``TorchTrainer(train_loop_per_worker=...)`` (``session`` None: a Ray Train
+    worker) and of a trial that trains in its own process."""
     session = session or TrainWorkerSession()
-    spec = ExperimentSpec.model_validate(config["spec"])
-    configure_retries(spec.tracking.retry_seconds)
+    spec = config.spec
     torch.set_num_threads(spec.resources.torch_threads or max(1, int(spec.resources.cpus_per_worker)))
     torch.manual_seed(spec.train.seed)
     rank, world_size = session.rank, session.world_size
 
-    tokenizer, model = load_pretrained(config["model_dir"], spec.model, weights_dtype(spec))
-    objective = instantiate(load_reference(config["objective_ref"]), tokenizer, spec)
+    tokenizer, model = load_pretrained(config.model_dir, spec.model, weights_dtype(spec))
+    objective = instantiate(load_reference(config.objective_ref), tokenizer, spec)
     if objective.bidirectional:
         set_bidirectional(model)
-    engine = build_engine(spec, model, config["total_steps"], config["micro_batch"], session.prepare_model)
+    engine = build_engine(spec, model, config.total_steps, config.micro_batch, session.prepare_model)
     device = next(engine.module.parameters()).device
 
     evaluation = Evaluation(objective, engine, spec, config, rank, world_size)
-    logger = TrialLogger(config["tracking_uri"], config["run_id"]) if rank == 0 else None
+    logger = config.tracking.trial_logger(config.run_id) if rank == 0 else None
     state = checkpoint.LoopState()
     with session.restored() as directory:
         restored = directory is not None
@@ -102,14 +122,10 @@ def train_loop(config: dict[str, Any], session: TrainWorkerSession | TrialProces
                 stop_reason = f"patience: no better selection accuracy in {spec.eval.patience} evaluations"
                 break
             current_epoch = epoch
-            input_ids, labels, padding, weights = (torch.as_tensor(batch[k], device=device) for k in ("input_ids", "labels", "attention_mask", "weights"))
-            with engine.precision():
-                logits = engine.model(**model_inputs(engine.module, input_ids, padding)).logits
-            loss = objective.loss(logits, labels, weights)
-            engine.step(loss)
-            epoch_loss += loss.detach()
+            tensors = {k: torch.as_tensor(batch[k], device=device) for k in ("input_ids", "labels", "attention_mask", "weights")}
+            epoch_loss += train_step(engine, objective, tensors)
             epoch_steps += 1
-            tokens_seen += padding.sum()  # stays a tensor: no host sync per step
+            tokens_seen += tensors["attention_mask"].sum()  # stays a tensor: no host sync per step
         else:  # the stream ran out: the last epoch is complete
             if current_epoch is not None:
                 end_of_epoch(current_epoch)
@@ -147,11 +163,11 @@ def report(session, metrics: dict[str, float], engine, state: checkpoint.LoopSta
 class Evaluation:
     """The trial's question sets, answered with sharded work across ranks."""
 
-    def __init__(self, objective, engine, spec: ExperimentSpec, config: dict[str, Any], rank: int, world_size: int) -> None:
+    def __init__(self, objective, engine, spec: ExperimentSpec, config: TrialConfig, rank: int, world_size: int) -> None:
         self.objective, self.engine, self.spec = objective, engine, spec
         self.rank, self.world_size = rank, world_size
-        self.sets = {prefix: [Question(**q) for q in config.get(key, [])] for prefix, key in
-                     (("", "questions"), ("retention_", "retention_questions"), ("val_", "validation_questions"))}
+        self.sets = {"": list(config.questions), "retention_": list(config.retention_questions),
+                     "val_": list(config.validation_questions)}
 
     def run(self) -> tuple[list[Prediction], dict[str, float]]:
         """(test predictions, metrics of every set plus ``selection_acc``)."""

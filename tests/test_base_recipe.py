@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from objectives.base import Sample
+from objectives.base import Objective, Sample
 from objectives.masked_diffusion import MaskedDiffusion
 from platform.base_model import base_key, ensure_base_model, length_batches
 from platform.data.sources import build_world
@@ -21,6 +21,8 @@ from platform.models import load_pretrained, model_inputs
 from platform.spec import ExperimentSpec
 from platform.trial import split_validation
 from tests.helpers import tiny_context
+
+CAUSAL, BIDIRECTIONAL = Objective.base_stage(), MaskedDiffusion.base_stage()
 
 TINY = {"hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size": 64}
 
@@ -45,21 +47,21 @@ def test_the_base_stage_reads_known_entities_in_both_orders_and_never_a_new_one(
 
 
 def test_the_base_models_cache_key_follows_its_paraphrase_setting():
-    keys = {base_key(spec_with(paraphrases=setting), "causal") for setting in ("none", "same", "both")}
+    keys = {base_key(spec_with(paraphrases=setting), CAUSAL) for setting in ("none", "same", "both")}
     assert len(keys) == 3
-    assert base_key(spec_with(), "causal") == base_key(spec_with(paraphrases="both"), "causal")
+    assert base_key(spec_with(), CAUSAL) == base_key(spec_with(paraphrases="both"), CAUSAL)
 
 
 def test_each_family_is_keyed_by_its_own_recipe():
     """The bidirectional family trains longer at a lower rate; changing it leaves the causal
     base model (and its cache) alone, and the other way round."""
     spec = ExperimentSpec.model_validate({})
-    assert spec.model.base_pretrain.recipe("causal") == (30, 2e-3)
-    assert spec.model.base_pretrain.recipe("bidirectional") == (100, 5e-4)
+    assert spec.model.base_pretrain.recipe(bidirectional=False) == (30, 2e-3)
+    assert spec.model.base_pretrain.recipe(bidirectional=True) == (100, 5e-4)
     longer = spec_with(bidirectional_epochs=7)
-    assert base_key(longer, "causal") == base_key(spec_with(), "causal")
-    assert base_key(longer, "bidirectional") != base_key(spec_with(), "bidirectional")
-    assert base_key(spec_with(epochs=7), "bidirectional") == base_key(spec_with(), "bidirectional")
+    assert base_key(longer, CAUSAL) == base_key(spec_with(), CAUSAL)
+    assert base_key(longer, BIDIRECTIONAL) != base_key(spec_with(), BIDIRECTIONAL)
+    assert base_key(spec_with(epochs=7), BIDIRECTIONAL) == base_key(spec_with(), BIDIRECTIONAL)
 
 
 def test_length_batches_cover_every_sample_once_with_similar_lengths():
@@ -101,7 +103,7 @@ def bidirectional_base(tmp_path_factory):
     previous = os.environ.get("KIP_CACHE_DIR")
     os.environ["KIP_CACHE_DIR"] = str(cache)
     try:
-        yield ensure_base_model(spec_with(), "bidirectional", log=lambda message: None)
+        yield ensure_base_model(spec_with(), BIDIRECTIONAL, log=lambda message: None)
     finally:
         if previous is None:
             os.environ.pop("KIP_CACHE_DIR")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from pydantic import BaseModel
 
 from objectives.base import IGNORE, Example, Objective, Sample
@@ -38,8 +39,8 @@ class UnmaskedPrompt(MaskedAR):
 
     name = "unmasked_prompt"
 
-    def corrupt(self, example: Example, rng: np.random.Generator, t: float) -> list[int]:
-        return list(example.ids)
+    def corrupt(self, ids, rng: np.random.Generator, t: float) -> tuple[list[int], np.ndarray]:
+        return list(ids), np.zeros(len(ids), bool)
 
 
 class FreshRandomness(MaskedAR):
@@ -47,8 +48,8 @@ class FreshRandomness(MaskedAR):
 
     name = "fresh_randomness"
 
-    def corrupt(self, example: Example, rng: np.random.Generator, t: float) -> list[int]:
-        return super().corrupt(example, np.random.default_rng(), t)
+    def corrupt(self, ids, rng: np.random.Generator, t: float) -> tuple[list[int], np.ndarray]:
+        return super().corrupt(ids, np.random.default_rng(), t)
 
 
 class LooseOptions(BaseModel):
@@ -80,7 +81,41 @@ class ShuffledIds(ParaphraseAR):
         return [Example(e.example_id + 1, e.ids) for e in super().encode(corpus)]
 
 
+class LengthWeighted(ParaphraseAR):
+    """Weights each document by its length: the default loss honours that."""
+
+    name = "length_weighted"
+
+    def make_sample(self, example: Example, rng: np.random.Generator, t: float) -> Sample:
+        sample = super().make_sample(example, rng, t)
+        return Sample(sample.input_ids, sample.labels, weight=float(len(example.ids)))
+
+
+class WeightsIgnored(LengthWeighted):
+    """Sets weights, then a loss of its own that drops them: it would train unweighted."""
+
+    name = "weights_ignored"
+
+    def loss(self, logits, labels, weights):
+        return super().loss(logits, labels, torch.ones_like(weights))
+
+
+def test_weights_reach_the_default_loss_and_equal_weights_are_the_plain_token_mean():
+    assert check_objective(LengthWeighted) == []
+    torch.manual_seed(0)
+    logits = torch.randn(2, 6, 40)
+    labels = torch.tensor([[IGNORE, 3, 4, 5, IGNORE, IGNORE], [IGNORE, 7, 8, 9, 10, 11]])
+    plain = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 40), labels[:, 1:].reshape(-1), ignore_index=IGNORE)
+    loss = Objective.loss(None, logits, labels, torch.tensor([2.0, 2.0]))
+    assert loss.item() == plain.item()  # bit for bit what unweighted training computed
+    per_token = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), labels[:, 1:], ignore_index=IGNORE, reduction="none")
+    by_sequence = per_token.sum(dim=1)  # 3 and 5 labelled tokens
+    expected = (1 * by_sequence[0] + 3 * by_sequence[1]) / (1 * 3 + 3 * 5)
+    assert Objective.loss(None, logits, labels, torch.tensor([1.0, 3.0])).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
 @pytest.mark.parametrize(("broken", "reported"), [
+    (WeightsIgnored, "check_weights_used: its samples carry weights other than 1 but its loss ignores them"),
     (LabelsOnPrompt, "the model is trained to predict the mask token"),
     (UnmaskedPrompt, "check_no_leak: example 0 at t=1: the input seen before the first target depends on the document"),
     (FreshRandomness, "check_reproducible: example 0: the same generator gave two different samples"),

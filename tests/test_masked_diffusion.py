@@ -289,7 +289,7 @@ def test_base_model_builds_for_the_bidirectional_family(tmp_path, monkeypatch):
             "data": {"world": {"num_known": 8, "num_new": 4}},
         }
     )
-    directory = ensure_base_model(spec, "bidirectional", log=lambda message: None)
+    directory = ensure_base_model(spec, MaskedDiffusion.base_stage(), log=lambda message: None)
     assert directory.is_relative_to(tmp_path)
     assert json.loads((directory / "base_report.json").read_text())["family"] == "bidirectional"
     config = AutoConfig.from_pretrained(directory)

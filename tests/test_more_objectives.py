@@ -94,7 +94,8 @@ def test_random_ar_is_reproducible_and_ignores_t():
 def test_random_ar_draws_uniformly_from_the_non_special_vocabulary():
     ctx = tiny_context()
     long_doc = Example(0, tuple(encode_text(ctx.tokenizer, DOC)) * 3000)
-    drawn = RandomAR(ctx).corrupt(long_doc, np.random.default_rng(0), 0.5)
+    drawn, changed = RandomAR(ctx).corrupt(long_doc.ids, np.random.default_rng(0), 0.5)
+    assert changed.all()
     ordinary = set(range(len(ctx.tokenizer))) - set(ctx.tokenizer.all_special_ids)
     assert set(drawn) == ordinary  # ~36000 draws over ~900 ids: every one appears
     counts = np.bincount(drawn)[sorted(ordinary)]

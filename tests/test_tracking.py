@@ -11,30 +11,30 @@ from platform.errors import ServiceUnavailable
 
 
 def test_resumed_sweep_finds_its_parent_not_a_trial(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    experiment = tracking.check_reachable(uri, "resume")
-    parent = tracking.start_sweep_run(uri, experiment, "sw", "sw", {"a": 1})
+    store = tracking.Tracking(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = store.check_reachable("resume")
+    parent = store.start_sweep_run(experiment, "sw", "sw", {"a": 1})
     tags = {"sweep_id": "sw", "objective": "ar"}
-    first = tracking.start_trial_run(uri, experiment, parent, "sw/t1", "t1", {"a": 1}, tags)
-    assert tracking.start_sweep_run(uri, experiment, "sw", "sw", {"a": 1}) == parent
+    first = store.start_trial_run(experiment, parent, "sw/t1", "t1", {"a": 1}, tags)
+    assert store.start_sweep_run(experiment, "sw", "sw", {"a": 1}) == parent
     # a rerun of an unfinished trial replaces its partial run; the parent is untouched
-    second = tracking.start_trial_run(uri, experiment, parent, "sw/t1", "t1", {"a": 1}, tags)
+    second = store.start_trial_run(experiment, parent, "sw/t1", "t1", {"a": 1}, tags)
     assert second != first
-    assert tracking.client(uri).get_run(first).info.lifecycle_stage == "deleted"
-    assert tracking.start_sweep_run(uri, experiment, "sw", "sw", {"a": 1}) == parent
-    tracking.end_run(uri, parent, "FINISHED")
-    assert tracking.client(uri).get_run(parent).info.status == "FINISHED"
+    assert store.client().get_run(first).info.lifecycle_stage == "deleted"
+    assert store.start_sweep_run(experiment, "sw", "sw", {"a": 1}) == parent
+    store.end_run(parent, "FINISHED")
+    assert store.client().get_run(parent).info.status == "FINISHED"
 
 
 def test_fresh_start_supersedes_the_old_sweep_run_without_deleting_it(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    experiment = tracking.check_reachable(uri, "fresh")
-    old = tracking.start_sweep_run(uri, experiment, "sw", "sw", {"a": 1})
-    new = tracking.start_sweep_run(uri, experiment, "sw", "sw", {"a": 1}, fresh=True)
+    store = tracking.Tracking(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = store.check_reachable("fresh")
+    old = store.start_sweep_run(experiment, "sw", "sw", {"a": 1})
+    new = store.start_sweep_run(experiment, "sw", "sw", {"a": 1}, fresh=True)
     assert new != old
-    assert tracking.client(uri).get_run(old).data.tags["kind"] == "superseded-sweep"
-    assert tracking.client(uri).get_run(old).info.lifecycle_stage == "active"
-    assert tracking.find_run(uri, experiment, "sweep_id", "sw", kind="sweep") == new
+    assert store.client().get_run(old).data.tags["kind"] == "superseded-sweep"
+    assert store.client().get_run(old).info.lifecycle_stage == "active"
+    assert store.find_run(experiment, "sweep_id", "sw", kind="sweep") == new
 
 
 class Flaky:
@@ -63,10 +63,10 @@ def test_transient_store_errors_are_retried_then_reported(monkeypatch):
 
 
 def test_trial_logger_queues_during_an_outage_and_sends_in_order(tmp_path, monkeypatch):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    experiment = tracking.check_reachable(uri, "queue")
-    run = tracking.client(uri).create_run(experiment).info.run_id
-    logger = tracking.TrialLogger(uri, run)
+    store = tracking.Tracking(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = store.check_reachable("queue")
+    run = store.client().create_run(experiment).info.run_id
+    logger = store.trial_logger(run)
     real_log_batch = logger.client.log_batch
     outage = {"on": True}
 
@@ -82,25 +82,30 @@ def test_trial_logger_queues_during_an_outage_and_sends_in_order(tmp_path, monke
     outage["on"] = False
     logger.set_stop_reason("completed")
     logger.close()
-    history = tracking.client(uri).get_metric_history(run, "forward_acc")
+    history = store.client().get_metric_history(run, "forward_acc")
     assert [(m.step, m.value) for m in history] == [(1, 0.1), (2, 0.2), (3, 0.3)]
-    assert tracking.client(uri).get_run(run).data.tags["stop_reason"] == "completed"
+    assert store.client().get_run(run).data.tags["stop_reason"] == "completed"
 
 
 def test_trial_logger_fails_loudly_when_the_store_never_returns(tmp_path, monkeypatch):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    experiment = tracking.check_reachable(uri, "dead")
-    run = tracking.client(uri).create_run(experiment).info.run_id
-    logger = tracking.TrialLogger(uri, run)
+    store = tracking.Tracking(f"sqlite:///{tmp_path / 'mlflow.db'}", retry_seconds=0)
+    experiment = store.check_reachable("dead")
+    run = store.client().create_run(experiment).info.run_id
+    logger = store.trial_logger(run)
     monkeypatch.setattr(logger.client, "log_batch", Flaky(10**6))
     monkeypatch.setattr(tracking.time, "sleep", lambda seconds: None)
-    tracking.configure_retries(0)
-    try:
-        logger.log_epoch({"forward_acc": 0.5}, 1, [])
-        with pytest.raises(ServiceUnavailable, match="not logged: epoch 1 metrics"):
-            logger.close()
-    finally:
-        tracking.configure_retries(300)
+    logger.log_epoch({"forward_acc": 0.5}, 1, [])
+    with pytest.raises(ServiceUnavailable, match="unreachable for 0 s .*not logged: epoch 1 metrics"):
+        logger.close()
+
+
+def test_a_tracking_handle_is_what_every_process_gets_and_can_give_up_sooner():
+    store = tracking.Tracking("http://user:token@h:5000", retry_seconds=300)
+    assert store.shown == "http://***@h:5000" and store.waiting_at_most(10).retry_seconds == 10
+    assert store.waiting_at_most(10).uri == store.uri and store.retry_seconds == 300  # a copy: frozen
+    import pickle
+
+    assert pickle.loads(pickle.dumps(store)) == store  # what Ray ships to trials and workers
 
 
 def test_an_unreachable_server_is_one_short_clause():

@@ -13,15 +13,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from objectives import mask_ratio
-from objectives.base import IGNORE, Example, Objective, Sample
+from platform.data import mask_ratio
+from platform.data.samples import IGNORE, Example, Sample
 from platform.spec import MaskRatioSpec
 
 _PERMUTATION_STREAM = 0x5EED
+
+
+class SampleMaker(Protocol):
+    """What the stream needs of an objective (every ``objectives.base.Objective`` is one): the
+    per-epoch sample of an example, and its context for the tokenizer's padding id."""
+
+    ctx: Any
+
+    def make_sample(self, example: Example, rng: np.random.Generator, t: float) -> Sample: ...
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,7 @@ def collate(samples: list[Sample], pad_id: int) -> dict[str, np.ndarray]:
 class MicroBatchBuilder:
     """The per-epoch corruption, run inside Ray Data's ``map_batches`` (and in tests directly)."""
 
-    def __init__(self, objective: Objective, examples: list[Example], ratio: MaskRatioSpec, seed: int, epochs: int) -> None:
+    def __init__(self, objective: SampleMaker, examples: list[Example], ratio: MaskRatioSpec, seed: int, epochs: int) -> None:
         self.objective = objective
         self.examples = examples
         self.ratio = ratio

@@ -4,15 +4,17 @@ Why spans: with independent Bernoulli(t) masks a masked name is often half visib
 <mask>"), so the model can fill it from one neighbour; masking whole spans (as T5 and
 SpanBERT do) forces it to recall multi-token facts from the rest of the document. About
 t x (document length) tokens are masked in spans of geometric length (mean ``mean_span``).
-Layout and loss mask are ``masked_ar``'s: only how the prompt copy is corrupted changes.
+Layout and loss mask are ``masked_ar``'s: only how the prompt copy is corrupted changes, through
+the one hook masking objectives have (``MaskingObjective.corrupt``, ``objectives/base.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from objectives.base import Example
 from objectives.masked_ar import MaskedAR
 
 
@@ -26,9 +28,10 @@ class SpanMaskedAR(MaskedAR):
     name = "span_masked_ar"
     Options = SpanMaskedOptions
 
-    def corrupt(self, example: Example, rng: np.random.Generator, t: float) -> list[int]:
-        masked = span_mask(len(example.ids), rng, t, self.options.mean_span)
-        return np.where(masked, self.ctx.mask_token_id, np.asarray(example.ids, dtype=np.int64)).tolist()
+    def corrupt(self, ids: Sequence[int], rng: np.random.Generator, t: float) -> tuple[list[int], np.ndarray]:
+        """The mask token over spans covering about t of the tokens; which positions it masked."""
+        masked = span_mask(len(ids), rng, t, self.options.mean_span)
+        return np.where(masked, self.ctx.mask_token_id, np.asarray(ids, dtype=np.int64)).tolist(), masked
 
 
 def span_mask(length: int, rng: np.random.Generator, t: float, mean_span: float) -> np.ndarray:
