@@ -1,6 +1,6 @@
 """Figure 5: evaluation speed: batched greedy decoding vs one question at a time, and diffusion.
 
-``platform.evaluate.greedy_answers`` on the world's test questions with a freshly built
+``platform.decoding.greedy_answers`` on the world's test questions with a freshly built
 (untrained) tiny model, batch 64 against batch 1. Generated tokens are counted from the
 model's own ``generate`` output, up to and including the first stop token of each row (the
 tokens a question really needs), so padding after an early stop is never counted. The
@@ -16,7 +16,7 @@ import torch
 
 from benchmarks.common import Figure, Settings, Workbench, median, timed
 from platform.chat import ChatFormat
-from platform.evaluate import greedy_answers
+from platform.decoding import greedy_answers
 
 EVAL_BATCH = 64
 

@@ -26,9 +26,9 @@ from platform import checkpoint
 from platform.chat import ChatFormat, encode_text
 from platform.data.corpus import Corpus, Document
 from platform.data.stream import collate
+from platform.decoding import greedy_answers
 from platform.engine import Engine, build_optimizer
 from platform.errors import UserError
-from platform.evaluate import greedy_answers
 from platform.models import load_pretrained, model_inputs, set_bidirectional
 from platform.preflight import check_bidirectional_checkpoint, check_mask_token_unused
 from platform.pretrained import REPORT, model_directory
