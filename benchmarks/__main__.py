@@ -67,7 +67,11 @@ def run_all(settings: Settings) -> list[Figure]:
 
     def show(new: list[Figure], load: float) -> None:
         for figure in new:
-            figure.notes = f"{figure.notes}; load average {load:.1f} at start" if figure.notes else f"load average {load:.1f} at start"
+            figure.notes = (
+                f"{figure.notes}; load average {load:.1f} at start"
+                if figure.notes
+                else f"load average {load:.1f} at start"
+            )
             print(figure.line(), flush=True)
         figures.extend(new)
 
@@ -89,20 +93,55 @@ def run_all(settings: Settings) -> list[Figure]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=["all", "real"], help="which benchmarks to run: every tiny-model figure, or the real-model ones")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, skip the sweep; writes RESULTS.quick.md (real: RESULTS.real.quick.md)")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads for every figure (default 1, a default trial's)")
-    parser.add_argument("--max-wait", type=float, default=None, help="seconds to wait before each benchmark for a load average below the core count (default 900, 0 with --quick)")
-    parser.add_argument("--output", type=Path, default=None, help="results file (default benchmarks/RESULTS[.real][.quick].md)")
+    parser.add_argument(
+        "what", choices=["all", "real"], help="which benchmarks to run: every tiny-model figure, or the real-model ones"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes, skip the sweep; writes RESULTS.quick.md (real: RESULTS.real.quick.md)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch intra-op threads for every figure (default 1, a default trial's)"
+    )
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=None,
+        help="seconds to wait before each benchmark for a load average below the core count (default 900, 0 with "
+        "--quick)",
+    )
+    parser.add_argument(
+        "--output", type=Path, default=None, help="results file (default benchmarks/RESULTS[.real][.quick].md)"
+    )
     real = parser.add_argument_group("real-model options (python -m benchmarks real; benchmarks/real_model.py)")
     real.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     real.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
-    real.add_argument("--only", default=None, help="comma-separated parts: train,eval,memory,deepspeed,large (default all; large runs on CUDA only)")
+    real.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated parts: train,eval,memory,deepspeed,large (default all; large runs on CUDA only)",
+    )
     real.add_argument("--batch", type=int, default=None, help="micro-batch of the SmolLM2 figures (default 8)")
-    real.add_argument("--large-batch", type=int, default=None, help="micro-batch of the ~1B Llama figure R7 (default 256, 32 with --quick)")
+    real.add_argument(
+        "--large-batch",
+        type=int,
+        default=None,
+        help="micro-batch of the ~1B Llama figure R7 (default 256, 32 with --quick)",
+    )
     real.add_argument("--zero3", action="store_true", help="also DeepSpeed ZeRO-3 (always on with --device cuda)")
-    real.add_argument("--peak-tflops", type=float, default=None, help="nominal peak for an extra utilisation row (H200 bf16 dense: 989)")
-    real.add_argument("--figures-json", type=Path, default=None, help="keep figures across runs in this JSON file; the results file shows them all")
+    real.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="nominal peak for an extra utilisation row (H200 bf16 dense: 989)",
+    )
+    real.add_argument(
+        "--figures-json",
+        type=Path,
+        default=None,
+        help="keep figures across runs in this JSON file; the results file shows them all",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -114,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.what == "real":
         from benchmarks import real_model
 
-        return real_model.main_group(args, command, HERE / ("RESULTS.real.quick.md" if args.quick else "RESULTS.real.md"))
+        return real_model.main_group(
+            args, command, HERE / ("RESULTS.real.quick.md" if args.quick else "RESULTS.real.md")
+        )
     settings = Settings.create(args.quick, args.threads)
     if args.max_wait is not None:
         settings.max_wait = args.max_wait

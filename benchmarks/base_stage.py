@@ -63,7 +63,9 @@ def main() -> None:
     shuffled = list(samples)
     random.Random(0).shuffle(shuffled)
     plain_batches = [shuffled[i : i + cfg.batch_size] for i in range(0, len(shuffled), cfg.batch_size)] * args.epochs
-    bucketed = [b for epoch in range(args.epochs) for b in length_batches(samples, cfg.batch_size, random.Random(epoch))]
+    bucketed = [
+        b for epoch in range(args.epochs) for b in length_batches(samples, cfg.batch_size, random.Random(epoch))
+    ]
 
     model = build_tiny_model(spec.model.tiny, tokenizer, cfg.seed)
     baseline_model, platform_model = model, copy.deepcopy(model)
@@ -71,23 +73,34 @@ def main() -> None:
     engine = base_engine(platform_model, cfg.lr, len(bucketed))
 
     def baseline_step(batch: dict) -> None:
-        loss = objective.loss(baseline_model(**model_inputs(baseline_model, batch["input_ids"], batch["attention_mask"])).logits, batch["labels"], batch["weights"])
+        loss = objective.loss(
+            baseline_model(**model_inputs(baseline_model, batch["input_ids"], batch["attention_mask"])).logits,
+            batch["labels"],
+            batch["weights"],
+        )
         baseline_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(baseline_model.parameters(), 1.0)
         baseline_optimizer.step()
 
     def platform_step(batch: dict) -> None:
-        loss = objective.loss(platform_model(**model_inputs(platform_model, batch["input_ids"], batch["attention_mask"])).logits, batch["labels"], batch["weights"])
+        loss = objective.loss(
+            platform_model(**model_inputs(platform_model, batch["input_ids"], batch["attention_mask"])).logits,
+            batch["labels"],
+            batch["weights"],
+        )
         engine.step(loss)
 
     seconds = {"baseline": 0.0, "platform": 0.0}
     padded = {"baseline": [0, 0], "platform": [0, 0]}
     loops = {"baseline": (plain_batches, baseline_step), "platform": (bucketed, platform_step)}
     for start in range(0, max(len(plain_batches), len(bucketed)), CHUNK):
-        for name in (("baseline", "platform") if (start // CHUNK) % 2 == 0 else ("platform", "baseline")):
+        for name in ("baseline", "platform") if (start // CHUNK) % 2 == 0 else ("platform", "baseline"):
             batches, step = loops[name]
-            tensors = [{k: torch.from_numpy(v) for k, v in collate(b, tokenizer.pad_token_id).items()} for b in batches[start : start + CHUNK]]
+            tensors = [
+                {k: torch.from_numpy(v) for k, v in collate(b, tokenizer.pad_token_id).items()}
+                for b in batches[start : start + CHUNK]
+            ]
             began = time.perf_counter()
             for batch in tensors:
                 step(batch)
@@ -98,8 +111,11 @@ def main() -> None:
     rate = {name: len(samples) * args.epochs / seconds[name] for name in seconds}
     for name in ("baseline", "platform"):
         print(f"{name:8s}: {rate[name]:7.1f} samples/s, {padded[name][0] / padded[name][1]:.0%} of positions padding")
-    print(f"[B1] base-stage training: {rate['platform']:.1f} samples/s ({rate['platform'] / rate['baseline']:.2f}x vs the previous loop = {rate['baseline']:.1f} samples/s); "
-          f"{len(samples)} samples an epoch, batch {cfg.batch_size}, {args.threads} thread(s)")
+    print(
+        f"[B1] base-stage training: {rate['platform']:.1f} samples/s ({rate['platform'] / rate['baseline']:.2f}x vs "
+        f"the previous loop = {rate['baseline']:.1f} samples/s); "
+        f"{len(samples)} samples an epoch, batch {cfg.batch_size}, {args.threads} thread(s)"
+    )
 
 
 if __name__ == "__main__":

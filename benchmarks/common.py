@@ -63,7 +63,11 @@ class Figure:
         return (
             f"[{self.key}] {self.name}: {fmt(self.value)} {self.unit} "
             f"({self.ratio:.3g}x vs {self.baseline_name} = {fmt(self.baseline_value)} {self.baseline_unit})"
-            + (f"  target {self.target}: {'met' if self.met else 'NOT met'}" if self.target and self.met is not None else "")
+            + (
+                f"  target {self.target}: {'met' if self.met else 'NOT met'}"
+                if self.target and self.met is not None
+                else ""
+            )
         )
 
 
@@ -93,7 +97,17 @@ class Settings:
     @classmethod
     def create(cls, quick: bool, threads: int) -> Settings:
         if quick:
-            return cls(quick, threads, reps=3, epochs=2, large_steps=2, eval_questions=24, stream_epochs=4, memory_epochs=2, max_wait=0.0)
+            return cls(
+                quick,
+                threads,
+                reps=3,
+                epochs=2,
+                large_steps=2,
+                eval_questions=24,
+                stream_epochs=4,
+                memory_epochs=2,
+                max_wait=0.0,
+            )
         return cls(quick, threads)
 
 
@@ -109,7 +123,10 @@ def wait_for_quiet(max_wait: float, threshold: float, poll: float = 10.0) -> flo
     announced = False
     while load >= threshold and time.monotonic() < deadline:
         if not announced:
-            print(f"... waiting for a quieter machine (load average {load:.1f} >= {threshold}, at most {max_wait:.0f} s)", flush=True)
+            print(
+                f"... waiting for a quieter machine (load average {load:.1f} >= {threshold}, at most {max_wait:.0f} s)",
+                flush=True,
+            )
             announced = True
         time.sleep(poll)
         load = os.getloadavg()[0]
@@ -171,7 +188,9 @@ class Workbench:
 
     def builder(self, objective: Objective, epochs: int) -> MicroBatchBuilder:
         train = self.spec.train
-        return MicroBatchBuilder(objective, self.examples(objective), self.spec.objective.mask_ratio, train.seed, epochs)
+        return MicroBatchBuilder(
+            objective, self.examples(objective), self.spec.objective.mask_ratio, train.seed, epochs
+        )
 
     def batches(self, objective: Objective, epochs: int) -> list[Batch]:
         """Every micro-batch of one worker's stream, as ``MicroBatchBuilder`` emits them."""
@@ -187,11 +206,13 @@ def plan_chunks(plan: StreamPlan) -> list[dict[str, np.ndarray]]:
         part = rows[start : start + MAP_BATCHES_SIZE]
         example_ids = np.empty(len(part), dtype=object)
         example_ids[:] = [r["example_ids"] for r in part]
-        chunks.append({
-            "epoch": np.array([r["epoch"] for r in part]),
-            "step": np.array([r["step"] for r in part]),
-            "example_ids": example_ids,
-        })
+        chunks.append(
+            {
+                "epoch": np.array([r["epoch"] for r in part]),
+                "step": np.array([r["step"] for r in part]),
+                "example_ids": example_ids,
+            }
+        )
     return chunks
 
 

@@ -51,7 +51,9 @@ def run(bench: Workbench, settings: Settings) -> list[Figure]:
 
     def rate(batch_size: int, reps: int) -> tuple[float, float]:
         """Median tokens/s and seconds per answer."""
-        greedy_answers(model, tokenizer, chat, questions[: min(len(questions), batch_size)], max_new, batch_size)  # warm-up
+        greedy_answers(
+            model, tokenizer, chat, questions[: min(len(questions), batch_size)], max_new, batch_size
+        )  # warm-up
         rates, per_answer = [], []
         for _ in range(reps):
             model.tokens = 0
@@ -64,20 +66,42 @@ def run(bench: Workbench, settings: Settings) -> list[Figure]:
     batched, batched_answer = rate(EVAL_BATCH, settings.reps)
     single, _ = rate(1, reps)
     speedup = batched / single
-    figures = [Figure(
-        "5", f"greedy_answers batched (batch {EVAL_BATCH})", batched, "tokens/s", "one question at a time (batch 1)", single, "tokens/s",
-        speedup, ">= 10x", speedup >= 10, f"{len(questions)} test questions, max_new_tokens {max_new}, untrained tiny default model",
-    )]
+    figures = [
+        Figure(
+            "5",
+            f"greedy_answers batched (batch {EVAL_BATCH})",
+            batched,
+            "tokens/s",
+            "one question at a time (batch 1)",
+            single,
+            "tokens/s",
+            speedup,
+            ">= 10x",
+            speedup >= 10,
+            f"{len(questions)} test questions, max_new_tokens {max_new}, untrained tiny default model",
+        )
+    ]
 
     diffusion = bench.objective("masked_diffusion")
     bidirectional = bench.model(bidirectional=True)
     diffusion.generate(bidirectional, questions[:2], max_new, EVAL_BATCH)  # warm-up
-    seconds = median([timed(lambda: diffusion.generate(bidirectional, questions, max_new, EVAL_BATCH))[0] for _ in range(reps)])
+    seconds = median(
+        [timed(lambda: diffusion.generate(bidirectional, questions, max_new, EVAL_BATCH))[0] for _ in range(reps)]
+    )
     per_answer = seconds / len(questions)
     options = diffusion.options
-    figures.append(Figure(
-        "5", f"masked-diffusion sampler (batch {EVAL_BATCH})", per_answer * 1e3, "ms/answer", "greedy_answers batched", batched_answer * 1e3,
-        "ms/answer", per_answer / batched_answer,
-        notes=f"{diffusion.generation_length(max_new)} tokens in blocks of {options.block_length}, steps {options.steps} (at most one model call per committed token and row block)",
-    ))
+    figures.append(
+        Figure(
+            "5",
+            f"masked-diffusion sampler (batch {EVAL_BATCH})",
+            per_answer * 1e3,
+            "ms/answer",
+            "greedy_answers batched",
+            batched_answer * 1e3,
+            "ms/answer",
+            per_answer / batched_answer,
+            notes=f"{diffusion.generation_length(max_new)} tokens in blocks of {options.block_length}, steps "
+            f"{options.steps} (at most one model call per committed token and row block)",
+        )
+    )
     return figures

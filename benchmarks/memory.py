@@ -78,8 +78,13 @@ def platform_child(epochs: int, threads: int) -> dict[str, Any]:
         if (int(chunk["epoch"][-1]) + 1) % 10 == 0 or chunk is chunks[-1]:
             objective.generate(engine.module, questions, bench.spec.eval.max_new_tokens, bench.spec.eval.batch_size)
     return {
-        "imports_mb": imports, "setup_mb": setup, "peak_mb": peak_rss_mb(), "steps": len(plan.rows(0)),
-        "config": model.config.to_dict(), "batch": bench.spec.train.batch_size, "length": length,
+        "imports_mb": imports,
+        "setup_mb": setup,
+        "peak_mb": peak_rss_mb(),
+        "steps": len(plan.rows(0)),
+        "config": model.config.to_dict(),
+        "batch": bench.spec.train.batch_size,
+        "length": length,
     }
 
 
@@ -108,7 +113,12 @@ def bare_child(steps: int, threads: int, config: dict[str, Any], batch: int, len
 def _child(*args: str) -> dict[str, Any]:
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.memory", *args],
-        cwd=REPO, capture_output=True, text=True, timeout=900, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"}, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
+        check=False,
     )
     if result.returncode != 0:
         raise RuntimeError(f"memory benchmark child {args} failed:\n{result.stderr[-3000:]}")
@@ -122,18 +132,38 @@ def run(settings: Settings) -> list[Figure]:
     threads = str(settings.threads)
     plat = _child("--mode", "platform", "--epochs", str(settings.memory_epochs), "--threads", threads)
     bare = _child(
-        "--mode", "bare", "--steps", str(plat["steps"]), "--threads", threads, "--config", json.dumps(plat["config"]),
-        "--batch", str(plat["batch"]), "--length", str(plat["length"]),
+        "--mode",
+        "bare",
+        "--steps",
+        str(plat["steps"]),
+        "--threads",
+        threads,
+        "--config",
+        json.dumps(plat["config"]),
+        "--batch",
+        str(plat["batch"]),
+        "--length",
+        str(plat["length"]),
     )
-    return [Figure(
-        "7", "peak RSS, tiny trial loop (masked_ar)", plat["peak_mb"], "MB", "bare PyTorch training process, same model and shapes",
-        bare["peak_mb"], "MB", plat["peak_mb"] / bare["peak_mb"],
-        notes=(
-            f"{plat['steps']} steps over {settings.memory_epochs} epochs + evaluations, {settings.threads} thread(s); "
-            f"platform peak after imports {plat['imports_mb']:.0f} MB, before the first step {plat['setup_mb']:.0f} MB; "
-            f"bare after imports {bare['imports_mb']:.0f} MB, before the first step {bare['setup_mb']:.0f} MB"
-        ),
-    )]
+    return [
+        Figure(
+            "7",
+            "peak RSS, tiny trial loop (masked_ar)",
+            plat["peak_mb"],
+            "MB",
+            "bare PyTorch training process, same model and shapes",
+            bare["peak_mb"],
+            "MB",
+            plat["peak_mb"] / bare["peak_mb"],
+            notes=(
+                f"{plat['steps']} steps over {settings.memory_epochs} epochs + evaluations, {settings.threads} "
+                "thread(s); "
+                f"platform peak after imports {plat['imports_mb']:.0f} MB, before the first step "
+                f"{plat['setup_mb']:.0f} MB; "
+                f"bare after imports {bare['imports_mb']:.0f} MB, before the first step {bare['setup_mb']:.0f} MB"
+            ),
+        )
+    ]
 
 
 def main() -> None:

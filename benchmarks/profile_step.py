@@ -30,7 +30,9 @@ class Variant(PlatformLoop):
         if drop == "param groups":
             groups = base.engine.optimizer.param_groups
             params = [p for g in groups for p in g["params"]]
-            optimizer = torch.optim.AdamW(params, lr=groups[0]["lr"], betas=groups[0]["betas"], weight_decay=groups[0]["weight_decay"])
+            optimizer = torch.optim.AdamW(
+                params, lr=groups[0]["lr"], betas=groups[0]["betas"], weight_decay=groups[0]["weight_decay"]
+            )
             scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
             self.engine = Engine(base.engine.model, base.engine.module, optimizer, scheduler, base.engine.grad_clip)
         if drop == "grad clipping":
@@ -76,7 +78,11 @@ def loop(which: str, epochs: int, repeat: int) -> None:
     ar = bench.objective("ar")
     batches = bench.batches(ar, epochs)
     model = bench.model()
-    runner = BareLoop.create(model, bench.spec, batches) if which == "bare" else PlatformLoop.create(model, bench.spec, ar, batches)
+    runner = (
+        BareLoop.create(model, bench.spec, batches)
+        if which == "bare"
+        else PlatformLoop.create(model, bench.spec, ar, batches)
+    )
     for _ in range(repeat):
         runner.run()
 

@@ -69,7 +69,9 @@ class Poller(threading.Thread):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="extra environment of the sweep (to try a fix)")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE", help="extra environment of the sweep (to try a fix)"
+    )
     args = parser.parse_args()
     extra = dict(item.split("=", 1) for item in args.env)
     import subprocess
@@ -77,13 +79,21 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="kip-profile-") as tmp:
         home = Path(tmp)
-        print(f"prepare: {sweep_overhead.run_prepare(sweep_overhead.SPEC, sweep_overhead.overrides(args.epochs)[1::2], home):.1f} s", flush=True)
+        prepare_s = sweep_overhead.run_prepare(sweep_overhead.SPEC, sweep_overhead.overrides(args.epochs)[1::2], home)
+        print(f"prepare: {prepare_s:.1f} s", flush=True)
         command = [sys.executable, "-m", "platform.sweep", sweep_overhead.SPEC, *sweep_overhead.overrides(args.epochs)]
         start = time.perf_counter()
         poller = Poller(start)
         lines: list[tuple[float, str]] = []
-        with subprocess.Popen(command, cwd=sweep_overhead.REPO, env={**sweep_overhead.isolated_env(home), **extra}, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, bufsize=1) as process:
+        with subprocess.Popen(
+            command,
+            cwd=sweep_overhead.REPO,
+            env={**sweep_overhead.isolated_env(home), **extra},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        ) as process:
             poller.root = process.pid
             poller.start()
             assert process.stdout is not None
@@ -98,12 +108,17 @@ def main() -> None:
             if key not in firsts:
                 firsts[key] = t
                 merged.append((t, f"   proc {key} (pid {pid})"))
-            elif title.startswith("ray::RayTrainWorker") or title.startswith("ray::MapWorker") or "run_train_fn" in title:
+            elif (
+                title.startswith("ray::RayTrainWorker") or title.startswith("ray::MapWorker") or "run_train_fn" in title
+            ):
                 merged.append((t, f"   proc {key} (pid {pid}) again"))
         for t, text in sorted(merged):
             print(f"{t:7.2f}s {text}")
         print(f"total {time.perf_counter() - start:.1f} s")
-        sweep_id = next((line.split()[1].rstrip(":") for _, line in lines if line.startswith("[sweep] ") and " trials, " in line), None)
+        sweep_id = next(
+            (line.split()[1].rstrip(":") for _, line in lines if line.startswith("[sweep] ") and " trials, " in line),
+            None,
+        )
         if process.returncode != 0:
             print(f"sweep exited {process.returncode}; last lines:")
             print("\n".join(line for _, line in lines[-30:]))

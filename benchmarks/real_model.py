@@ -77,8 +77,13 @@ MASK_TOKEN = "<empty_output>"
 """SmolLM2's tokenizer has no mask token: a reserved, unused special token stands in."""
 MODEL_NAME = "SmolLM2-135M-Instruct"
 LARGE_LLAMA = {
-    "hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16, "num_attention_heads": 32,
-    "num_key_value_heads": 8, "vocab_size": 49152, "tie_word_embeddings": True,
+    "hidden_size": 2048,
+    "intermediate_size": 8192,
+    "num_hidden_layers": 16,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "vocab_size": 49152,
+    "tie_word_embeddings": True,
 }
 """About 1.07B parameters (tied embedding counted once): Llama-3.2-1B's shape with SmolLM2's vocabulary."""
 H200_BF16_DENSE_TFLOPS = 989.0
@@ -115,9 +120,30 @@ class RealSettings:
     def create(cls, device: str, dtype: str, quick: bool, threads: int, **given: Any) -> RealSettings:
         settings = cls(device, dtype, quick, threads)
         if device == "cuda":
-            settings = replace(settings, warmup=2, steps=5, reps=3, single_questions=16, eval_reps=3, ds_steps=5, zero3=True, max_wait=0.0)
+            settings = replace(
+                settings,
+                warmup=2,
+                steps=5,
+                reps=3,
+                single_questions=16,
+                eval_reps=3,
+                ds_steps=5,
+                zero3=True,
+                max_wait=0.0,
+            )
         if quick:
-            settings = replace(settings, steps=1, reps=1, eval_questions=16, single_questions=2, eval_reps=1, memory_steps=1, ds_steps=1, large_batch=32, max_wait=0.0)
+            settings = replace(
+                settings,
+                steps=1,
+                reps=1,
+                eval_questions=16,
+                single_questions=2,
+                eval_reps=1,
+                memory_steps=1,
+                ds_steps=1,
+                large_batch=32,
+                max_wait=0.0,
+            )
         return replace(settings, **{k: v for k, v in given.items() if v is not None})
 
 
@@ -167,21 +193,29 @@ class BareStep:
     @classmethod
     def create(cls, model: torch.nn.Module, spec: ExperimentSpec, batches: list[Batch]) -> BareStep:
         device = next(model.parameters()).device
-        tensors = [{k: torch.from_numpy(b[k]).to(device) for k in ("input_ids", "labels", "attention_mask")} for b in batches]
-        return cls(model, build_optimizer(model, spec.train), tensors, [int(b["attention_mask"].sum()) for b in batches])
+        tensors = [
+            {k: torch.from_numpy(b[k]).to(device) for k in ("input_ids", "labels", "attention_mask")} for b in batches
+        ]
+        return cls(
+            model, build_optimizer(model, spec.train), tensors, [int(b["attention_mask"].sum()) for b in batches]
+        )
 
     def run(self, lo: int, hi: int) -> int:
         self.model.train()
         for batch in self.tensors[lo:hi]:
             logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), batch["labels"][:, 1:].reshape(-1), ignore_index=IGNORE)
+            loss = F.cross_entropy(
+                logits[:, :-1].reshape(-1, logits.shape[-1]), batch["labels"][:, 1:].reshape(-1), ignore_index=IGNORE
+            )
             loss.backward()
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
         return sum(self.tokens[lo:hi])
 
 
-def interleave(loops: dict[str, Loop], device: torch.device, warmup: int, steps: int, reps: int) -> dict[str, dict[str, float]]:
+def interleave(
+    loops: dict[str, Loop], device: torch.device, warmup: int, steps: int, reps: int
+) -> dict[str, dict[str, float]]:
     """Median seconds per step and real tokens/s of each loop over its batches ``warmup:warmup+steps``.
 
     After ``warmup`` steps each, every repetition times each loop once on the same ``steps``
@@ -202,7 +236,9 @@ def interleave(loops: dict[str, Loop], device: torch.device, warmup: int, steps:
     return {n: {"step_s": median(seconds[n]), "tokens_per_s": median(rates[n]), "vs_first": paired[n]} for n in names}
 
 
-def device_matmul_peak(device: torch.device, dtype: torch.dtype, threads: int, reps: int) -> tuple[float, dict[int, float]]:
+def device_matmul_peak(
+    device: torch.device, dtype: torch.dtype, threads: int, reps: int
+) -> tuple[float, dict[int, float]]:
     """Best square-matmul FLOP/s on ``device`` in ``dtype``: figure 2's CPU fp32 peak, else measured here."""
     if device.type == "cpu" and dtype == torch.float32:
         return matmul_peak(threads, reps)
@@ -211,7 +247,10 @@ def device_matmul_peak(device: torch.device, dtype: torch.dtype, threads: int, r
     for n in sizes:
         a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
         timed_on(device, lambda a=a, b=b: torch.matmul(a, b))  # warm-up (cuBLAS handle, kernel choice)
-        times = [timed_on(device, lambda a=a, b=b: [torch.matmul(a, b) for _ in range(per_timing)])[0] / per_timing for _ in range(max(3, reps))]
+        times = [
+            timed_on(device, lambda a=a, b=b: [torch.matmul(a, b) for _ in range(per_timing)])[0] / per_timing
+            for _ in range(max(3, reps))
+        ]
         results[n] = 2 * n**3 / median(times)
         del a, b
     return max(results.values()), results
@@ -262,9 +301,15 @@ class RealBench:
 
 def real_spec(settings: RealSettings) -> ExperimentSpec:
     """defaults.yaml with ``model: {source: smollm2, mask_token: <empty_output>}``, the run's dtype and batch."""
-    return load_spec(DEFAULT_SPEC, {
-        "model.source": "smollm2", "model.mask_token": MASK_TOKEN, "model.dtype": settings.dtype, "train.batch_size": settings.batch,
-    })
+    return load_spec(
+        DEFAULT_SPEC,
+        {
+            "model.source": "smollm2",
+            "model.mask_token": MASK_TOKEN,
+            "model.dtype": settings.dtype,
+            "train.batch_size": settings.batch,
+        },
+    )
 
 
 def micro_batches(objective: Objective, spec: ExperimentSpec, count: int, batch: int) -> list[Batch]:
@@ -289,7 +334,13 @@ def flop_units(device: torch.device) -> tuple[float, str]:
 
 
 def utilisation_figures(
-    key: str, label: str, model: torch.nn.Module, batches: list[Batch], step_s: float, settings: RealSettings, peak: tuple[float, dict[int, float]]
+    key: str,
+    label: str,
+    model: torch.nn.Module,
+    batches: list[Batch],
+    step_s: float,
+    settings: RealSettings,
+    peak: tuple[float, dict[int, float]],
 ) -> list[Figure]:
     """R2 / R7: achieved FLOP/s of the platform step against the measured (and the nominal) peak."""
     device = torch.device(settings.device)
@@ -302,28 +353,56 @@ def utilisation_figures(
         f"(6 N T alone: {6 * n * tokens / step_s / scale:.3g} {unit}); peak: "
         + ", ".join(f"n={size}: {v / scale:.3g} {unit}" for size, v in peak[1].items())
     )
-    figures = [Figure(
-        key, f"FLOP utilisation, platform step ({label})", achieved / scale, unit,
-        f"{settings.dtype} matmul peak measured here ({device_name(device)})", peak[0] / scale, unit, achieved / peak[0], notes=notes,
-    )]
+    figures = [
+        Figure(
+            key,
+            f"FLOP utilisation, platform step ({label})",
+            achieved / scale,
+            unit,
+            f"{settings.dtype} matmul peak measured here ({device_name(device)})",
+            peak[0] / scale,
+            unit,
+            achieved / peak[0],
+            notes=notes,
+        )
+    ]
     if settings.peak_tflops:
         nominal = settings.peak_tflops * 1e12
-        figures.append(Figure(
-            key, f"FLOP utilisation, platform step ({label}) vs nominal peak", achieved / scale, unit,
-            "nominal dense peak (--peak-tflops)", nominal / scale, unit, achieved / nominal,
-            notes=f"nominal peak {settings.peak_tflops:g} TFLOP/s as given (H200 SXM bf16 dense: {H200_BF16_DENSE_TFLOPS:g})",
-        ))
+        figures.append(
+            Figure(
+                key,
+                f"FLOP utilisation, platform step ({label}) vs nominal peak",
+                achieved / scale,
+                unit,
+                "nominal dense peak (--peak-tflops)",
+                nominal / scale,
+                unit,
+                achieved / nominal,
+                notes=f"nominal peak {settings.peak_tflops:g} TFLOP/s as given (H200 SXM bf16 dense: "
+                f"{H200_BF16_DENSE_TFLOPS:g})",
+            )
+        )
     return figures
 
 
-def step_figures(key: str, label: str, result: dict[str, dict[str, float]], batch: int, n: int, target: bool = True) -> Figure:
+def step_figures(
+    key: str, label: str, result: dict[str, dict[str, float]], batch: int, n: int, target: bool = True
+) -> Figure:
     plat, bare = result["platform"], result["bare"]
     ratio = plat["tokens_per_s"] / bare["tokens_per_s"]
     return Figure(
-        key, f"training throughput, platform step ({label})", plat["tokens_per_s"], "tokens/s",
-        "bare PyTorch loop, same fused AdamW", bare["tokens_per_s"], "tokens/s", ratio,
-        ">= 0.95x" if target else "", (ratio >= 0.95) if target else None,
-        f"{n / 1e6:.1f}M params, batch {batch}; median step {plat['step_s'] * 1e3:.1f} ms vs {bare['step_s'] * 1e3:.1f} ms; "
+        key,
+        f"training throughput, platform step ({label})",
+        plat["tokens_per_s"],
+        "tokens/s",
+        "bare PyTorch loop, same fused AdamW",
+        bare["tokens_per_s"],
+        "tokens/s",
+        ratio,
+        ">= 0.95x" if target else "",
+        (ratio >= 0.95) if target else None,
+        f"{n / 1e6:.1f}M params, batch {batch}; median step {plat['step_s'] * 1e3:.1f} ms vs "
+        f"{bare['step_s'] * 1e3:.1f} ms; "
         f"median of the per-repetition paired throughput ratios: {plat['vs_first'] / bare['vs_first']:.3f}",
     )
 
@@ -347,7 +426,9 @@ def train_part(bench: RealBench, settings: RealSettings) -> list[Figure]:
     n = parameter_count(base)
     label = f"ar, {MODEL_NAME}, {settings.dtype}, {settings.device}"
     figures = [step_figures("R1", label, result, settings.batch, n)]
-    figures[0].notes += f"; {settings.steps} timed steps x {settings.reps} interleaved reps after {settings.warmup} warm-up"
+    figures[
+        0
+    ].notes += f"; {settings.steps} timed steps x {settings.reps} interleaved reps after {settings.warmup} warm-up"
     del loops
     peak = device_matmul_peak(device, bench.dtype, settings.threads, 3)
     figures += utilisation_figures("R2", label, base, timed["ar"], result["platform"]["step_s"], settings, peak)
@@ -355,17 +436,41 @@ def train_part(bench: RealBench, settings: RealSettings) -> list[Figure]:
     ar_step, masked_step = result["platform"]["step_s"], result["masked_ar"]["step_s"]
     lengths = {name: mean_length(b) for name, b in timed.items()}
     ratio = masked_step / ar_step
-    figures.append(Figure(
-        "R3", f"step time masked_ar / ar ({MODEL_NAME})", masked_step * 1e3, "ms/step", "ar step", ar_step * 1e3, "ms/step",
-        ratio, "<= 2.2x", ratio <= 2.2, f"mean padded length {lengths['masked_ar']:.1f} vs {lengths['ar']:.1f} tokens (batch {settings.batch})",
-    ))
-    per_token = {name: step / (lengths[name] * settings.batch) for name, step in (("ar", ar_step), ("masked_ar", masked_step))}
+    figures.append(
+        Figure(
+            "R3",
+            f"step time masked_ar / ar ({MODEL_NAME})",
+            masked_step * 1e3,
+            "ms/step",
+            "ar step",
+            ar_step * 1e3,
+            "ms/step",
+            ratio,
+            "<= 2.2x",
+            ratio <= 2.2,
+            f"mean padded length {lengths['masked_ar']:.1f} vs {lengths['ar']:.1f} tokens (batch {settings.batch})",
+        )
+    )
+    per_token = {
+        name: step / (lengths[name] * settings.batch) for name, step in (("ar", ar_step), ("masked_ar", masked_step))
+    }
     ratio = per_token["masked_ar"] / per_token["ar"]
-    figures.append(Figure(
-        "R3", f"time per token masked_ar / ar ({MODEL_NAME})", per_token["masked_ar"] * 1e6, "us/token", "ar", per_token["ar"] * 1e6,
-        "us/token", ratio, "<= 1.0x", ratio <= 1.0,
-        f"step time / (batch x mean padded length); masked_ar sequences are {lengths['masked_ar'] / lengths['ar']:.2f}x as long as ar's",
-    ))
+    figures.append(
+        Figure(
+            "R3",
+            f"time per token masked_ar / ar ({MODEL_NAME})",
+            per_token["masked_ar"] * 1e6,
+            "us/token",
+            "ar",
+            per_token["ar"] * 1e6,
+            "us/token",
+            ratio,
+            "<= 1.0x",
+            ratio <= 1.0,
+            "step time / (batch x mean padded length); masked_ar sequences are "
+            f"{lengths['masked_ar'] / lengths['ar']:.2f}x as long as ar's",
+        )
+    )
     return figures
 
 
@@ -397,7 +502,9 @@ def eval_part(bench: RealBench, settings: RealSettings) -> list[Figure]:
         rates, per_answer = [], []
         for _ in range(settings.eval_reps):
             model.tokens = 0
-            seconds, _ = timed_on(bench.device, lambda: greedy_answers(model, tokenizer, chat, subset, max_new, batch_size))
+            seconds, _ = timed_on(
+                bench.device, lambda: greedy_answers(model, tokenizer, chat, subset, max_new, batch_size)
+            )
             rates.append(model.tokens / seconds)
             per_answer.append(seconds / len(subset))
         return median(rates), median(per_answer)
@@ -406,12 +513,23 @@ def eval_part(bench: RealBench, settings: RealSettings) -> list[Figure]:
     batched, batched_answer = rate(batched_set, EVAL_BATCH)
     single, single_answer = rate(single_set, 1)
     speedup = batched / single
-    return [Figure(
-        "R4", f"greedy_answers batched (batch {EVAL_BATCH}, {MODEL_NAME}, {settings.dtype}, {settings.device})", batched, "tokens/s",
-        "one question at a time (batch 1)", single, "tokens/s", speedup, ">= 10x", speedup >= 10,
-        f"{len(batched_set)} test questions batched, {len(single_set)} one at a time, max_new_tokens {max_new}, chat format of the "
-        f"model's template; {batched_answer * 1e3:.1f} ms vs {single_answer * 1e3:.1f} ms per answer",
-    )]
+    return [
+        Figure(
+            "R4",
+            f"greedy_answers batched (batch {EVAL_BATCH}, {MODEL_NAME}, {settings.dtype}, {settings.device})",
+            batched,
+            "tokens/s",
+            "one question at a time (batch 1)",
+            single,
+            "tokens/s",
+            speedup,
+            ">= 10x",
+            speedup >= 10,
+            f"{len(batched_set)} test questions batched, {len(single_set)} one at a time, max_new_tokens {max_new}, "
+            "chat format of the "
+            f"model's template; {batched_answer * 1e3:.1f} ms vs {single_answer * 1e3:.1f} ms per answer",
+        )
+    ]
 
 
 def estimate(spec: ExperimentSpec, directory: str) -> tuple[float, str]:
@@ -425,8 +543,12 @@ def estimate(spec: ExperimentSpec, directory: str) -> tuple[float, str]:
     found = spec_parameters(spec)
     if found:
         return found, "capacity.parameter_count(spec)"
-    as_directory = spec.model_copy(update={"model": spec.model.model_copy(update={"source": "huggingface", "path": directory})})
-    return spec_parameters(as_directory), "capacity.parameter_count of the converted directory (None for the smollm2 spec itself)"
+    as_directory = spec.model_copy(
+        update={"model": spec.model.model_copy(update={"source": "huggingface", "path": directory})}
+    )
+    return spec_parameters(
+        as_directory
+    ), "capacity.parameter_count of the converted directory (None for the smollm2 spec itself)"
 
 
 def memory_part(bench: RealBench, settings: RealSettings) -> list[Figure]:
@@ -439,17 +561,31 @@ def memory_part(bench: RealBench, settings: RealSettings) -> list[Figure]:
     exact = memory_per_worker_gb(bench.spec, child["params"])
     what = "torch.cuda.max_memory_allocated" if settings.device == "cuda" else "peak RSS (VmHWM)"
     peak = child["cuda_peak_gb"] if settings.device == "cuda" else child["peak_mb"] / 1024
-    return [Figure(
-        "R5", f"peak memory, platform step (masked_ar, {MODEL_NAME}, {settings.dtype}, {settings.device}): {what}", peak, "GB",
-        "dry-run estimate memory_per_worker_gb", estimated, "GB", peak / estimated,
-        notes=(
-            f"{child['steps']} steps, batch {settings.batch}, padded length {child['length']} in a fresh process; estimate from "
-            f"{params / 1e6:.1f}M params ({source})"
-            + (f"; with the true {child['params'] / 1e6:.1f}M: {exact:.2f} GB; " if abs(params - child["params"]) > 1e5 else "; ")
-            + f"process peak RSS after imports {child['imports_mb']:.0f} MB, after loading the model and engine {child['setup_mb']:.0f} MB, "
-            f"at the end {child['peak_mb']:.0f} MB"
-        ),
-    )]
+    return [
+        Figure(
+            "R5",
+            f"peak memory, platform step (masked_ar, {MODEL_NAME}, {settings.dtype}, {settings.device}): {what}",
+            peak,
+            "GB",
+            "dry-run estimate memory_per_worker_gb",
+            estimated,
+            "GB",
+            peak / estimated,
+            notes=(
+                f"{child['steps']} steps, batch {settings.batch}, padded length {child['length']} in a fresh "
+                "process; estimate from "
+                f"{params / 1e6:.1f}M params ({source})"
+                + (
+                    f"; with the true {child['params'] / 1e6:.1f}M: {exact:.2f} GB; "
+                    if abs(params - child["params"]) > 1e5
+                    else "; "
+                )
+                + f"process peak RSS after imports {child['imports_mb']:.0f} MB, after loading the model and engine "
+                f"{child['setup_mb']:.0f} MB, "
+                f"at the end {child['peak_mb']:.0f} MB"
+            ),
+        )
+    ]
 
 
 def deepspeed_part(bench: RealBench, settings: RealSettings) -> list[Figure]:
@@ -462,21 +598,44 @@ def deepspeed_part(bench: RealBench, settings: RealSettings) -> list[Figure]:
         child = _child("deepspeed", settings, "--stage", str(stage))
         ddp, zero = child["ddp"], child["zero"]
         ratio = zero["tokens_per_s"] / ddp["tokens_per_s"]
-        ds_spec = bench.spec.model_copy(update={"resources": bench.spec.resources.model_copy(update={
-            "strategy": "deepspeed", "deepspeed": bench.spec.resources.deepspeed.model_copy(update={"zero_stage": stage}),
-        })})
-        unit = "GB (cuda max allocated, reset between)" if settings.device == "cuda" else "GB (process RSS high-water mark, so the ZeRO one includes the DDP phase)"
-        figures.append(Figure(
-            "R6", f"DeepSpeed ZeRO-{stage} step, 1 process (ar, {MODEL_NAME}, {settings.dtype}, {settings.device})", zero["tokens_per_s"],
-            "tokens/s", "platform DDP-path step, same process", ddp["tokens_per_s"], "tokens/s", ratio,
-            notes=(
-                f"build_engine with strategy deepspeed (deepspeed {child['deepspeed']}, {child['backend']}, world size 1), batch "
-                f"{settings.batch}, {settings.ds_steps} timed steps x {settings.reps} reps after {settings.warmup} warm-up; median step "
-                f"{zero['step_s'] * 1e3:.1f} ms vs {ddp['step_s'] * 1e3:.1f} ms; initialize {child['init_s']:.1f} s; peak memory of the "
-                f"DDP steps {child['ddp_gb']:.2f}, of the ZeRO steps {child['zero_gb']:.2f} {unit}; dry-run estimate "
-                f"{memory_per_worker_gb(ds_spec, child['params']):.2f} GB (one worker: nothing sharded)"
-            ),
-        ))
+        ds_spec = bench.spec.model_copy(
+            update={
+                "resources": bench.spec.resources.model_copy(
+                    update={
+                        "strategy": "deepspeed",
+                        "deepspeed": bench.spec.resources.deepspeed.model_copy(update={"zero_stage": stage}),
+                    }
+                )
+            }
+        )
+        unit = (
+            "GB (cuda max allocated, reset between)"
+            if settings.device == "cuda"
+            else "GB (process RSS high-water mark, so the ZeRO one includes the DDP phase)"
+        )
+        figures.append(
+            Figure(
+                "R6",
+                f"DeepSpeed ZeRO-{stage} step, 1 process (ar, {MODEL_NAME}, {settings.dtype}, {settings.device})",
+                zero["tokens_per_s"],
+                "tokens/s",
+                "platform DDP-path step, same process",
+                ddp["tokens_per_s"],
+                "tokens/s",
+                ratio,
+                notes=(
+                    f"build_engine with strategy deepspeed (deepspeed {child['deepspeed']}, {child['backend']}, "
+                    "world size 1), batch "
+                    f"{settings.batch}, {settings.ds_steps} timed steps x {settings.reps} reps after "
+                    f"{settings.warmup} warm-up; median step "
+                    f"{zero['step_s'] * 1e3:.1f} ms vs {ddp['step_s'] * 1e3:.1f} ms; initialize "
+                    f"{child['init_s']:.1f} s; peak memory of the "
+                    f"DDP steps {child['ddp_gb']:.2f}, of the ZeRO steps {child['zero_gb']:.2f} {unit}; dry-run "
+                    "estimate "
+                    f"{memory_per_worker_gb(ds_spec, child['params']):.2f} GB (one worker: nothing sharded)"
+                ),
+            )
+        )
     return figures
 
 
@@ -497,7 +656,12 @@ def large_figures(bench: RealBench, settings: RealSettings, shape: dict[str, Any
         work = Workbench()
         tokenizer, objective, spec, source = work.tokenizer, work.objective("ar"), work.spec, "embedded word"
     spec = spec.model_copy(update={"train": spec.train.model_copy(update={"batch_size": settings.large_batch})})
-    config = LlamaConfig(**shape, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    config = LlamaConfig(
+        **shape,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     torch.manual_seed(0)
     with torch.device(device):
         base = LlamaForCausalLM(config).to(bench.dtype)
@@ -512,9 +676,15 @@ def large_figures(bench: RealBench, settings: RealSettings, shape: dict[str, Any
     torch.cuda.empty_cache()
     label = f"ar, Llama {n / 1e9:.2f}B from config, {settings.dtype}, batch {settings.large_batch}"
     figures = [step_figures("R7", label, result, settings.large_batch, n)]
-    figures[0].notes += f"; {source} tokenizer, vocabulary {config.vocab_size}; {settings.steps} timed steps x {settings.reps} reps"
+    figures[
+        0
+    ].notes += (
+        f"; {source} tokenizer, vocabulary {config.vocab_size}; {settings.steps} timed steps x {settings.reps} reps"
+    )
     peak = device_matmul_peak(device, bench.dtype, settings.threads, 5)
-    figures += utilisation_figures("R7", label, base, batches[settings.warmup :], result["platform"]["step_s"], settings, peak)
+    figures += utilisation_figures(
+        "R7", label, base, batches[settings.warmup :], result["platform"]["step_s"], settings, peak
+    )
     return figures
 
 
@@ -524,8 +694,22 @@ def large_figures(bench: RealBench, settings: RealSettings, shape: dict[str, Any
 def _child(mode: str, settings: RealSettings, *extra: str) -> dict[str, Any]:
     """``python -m benchmarks.real_model --child MODE`` in a fresh process; its last JSON line."""
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.real_model", "--child", mode, "--settings", json.dumps(asdict(settings)), *extra],
-        cwd=REPO, capture_output=True, text=True, timeout=900, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"}, check=False,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.real_model",
+            "--child",
+            mode,
+            "--settings",
+            json.dumps(asdict(settings)),
+            *extra,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
+        check=False,
     )
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 or not lines:
@@ -549,7 +733,11 @@ def memory_child(settings: RealSettings) -> dict[str, Any]:
     platform_steps(engine, objective, batches)
     synchronize(bench.device)
     return {
-        "imports_mb": imports, "setup_mb": setup, "peak_mb": peak_rss_mb(), "steps": len(batches), "params": parameter_count(model),
+        "imports_mb": imports,
+        "setup_mb": setup,
+        "peak_mb": peak_rss_mb(),
+        "steps": len(batches),
+        "params": parameter_count(model),
         "length": max(b["input_ids"].shape[1] for b in batches),
         "cuda_peak_gb": memory_peak_gb(bench.device) if bench.device.type == "cuda" else None,
     }
@@ -557,7 +745,9 @@ def memory_child(settings: RealSettings) -> dict[str, Any]:
 
 def deepspeed_child(settings: RealSettings, stage: int) -> dict[str, Any]:
     """One process: the DDP-path step, then ``build_engine`` with DeepSpeed ZeRO-``stage``, same batches."""
-    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1"})
+    os.environ.update(
+        {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1"}
+    )
     import deepspeed
 
     bench = RealBench(settings)
@@ -569,22 +759,43 @@ def deepspeed_child(settings: RealSettings, stage: int) -> dict[str, Any]:
     objective = bench.objective("ar")
     count = settings.warmup + settings.ds_steps
     batches = bench.batches(objective, count, settings.batch)
-    ddp = interleave({"ddp": PlatformStep(platform_engine(bench.model(), bench.spec, 10**6), objective, batches)}, device, settings.warmup, settings.ds_steps, settings.reps)
+    ddp = interleave(
+        {"ddp": PlatformStep(platform_engine(bench.model(), bench.spec, 10**6), objective, batches)},
+        device,
+        settings.warmup,
+        settings.ds_steps,
+        settings.reps,
+    )
     ddp_gb = memory_peak_gb(device)
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
-    spec = bench.spec.model_copy(update={"resources": bench.spec.resources.model_copy(update={
-        "strategy": "deepspeed", "deepspeed": bench.spec.resources.deepspeed.model_copy(update={"zero_stage": stage}),
-    })})
+    spec = bench.spec.model_copy(
+        update={
+            "resources": bench.spec.resources.model_copy(
+                update={
+                    "strategy": "deepspeed",
+                    "deepspeed": bench.spec.resources.deepspeed.model_copy(update={"zero_stage": stage}),
+                }
+            )
+        }
+    )
     model = bench.model()
     params = parameter_count(model)
     init_s, engine = timed_on(device, lambda: build_engine(spec, model, 10**6, settings.batch, lambda m: m.to(device)))
-    zero = interleave({"zero": PlatformStep(engine, objective, batches)}, device, settings.warmup, settings.ds_steps, settings.reps)
+    zero = interleave(
+        {"zero": PlatformStep(engine, objective, batches)}, device, settings.warmup, settings.ds_steps, settings.reps
+    )
     return {
-        "ddp": ddp["ddp"], "zero": zero["zero"], "ddp_gb": ddp_gb, "zero_gb": memory_peak_gb(device), "init_s": init_s,
-        "params": params, "deepspeed": deepspeed.__version__, "backend": backend,
+        "ddp": ddp["ddp"],
+        "zero": zero["zero"],
+        "ddp_gb": ddp_gb,
+        "zero_gb": memory_peak_gb(device),
+        "init_s": init_s,
+        "params": params,
+        "deepspeed": deepspeed.__version__,
+        "backend": backend,
     }
 
 
@@ -592,7 +803,11 @@ def deepspeed_child(settings: RealSettings, stage: int) -> dict[str, Any]:
 
 
 RUNNERS: dict[str, Callable[[RealBench, RealSettings], list[Figure]]] = {
-    "train": train_part, "eval": eval_part, "memory": memory_part, "deepspeed": deepspeed_part, "large": large_part,
+    "train": train_part,
+    "eval": eval_part,
+    "memory": memory_part,
+    "deepspeed": deepspeed_part,
+    "large": large_part,
 }
 
 
@@ -606,7 +821,9 @@ def run(settings: RealSettings) -> list[Figure]:
         started = time.perf_counter()
         new = RUNNERS[part](bench, settings)
         for figure in new:
-            figure.notes = f"{figure.notes}; load average {load:.1f} at start" if settings.device == "cpu" else figure.notes
+            figure.notes = (
+                f"{figure.notes}; load average {load:.1f} at start" if settings.device == "cpu" else figure.notes
+            )
             print(figure.line(), flush=True)
         print(f"... part {part}: {time.perf_counter() - started:.0f} s", flush=True)
         figures.extend(new)
@@ -622,12 +839,13 @@ def methods(settings: RealSettings) -> str:
   converted once by `platform.pretrained.model_directory` and loaded by `platform.models.load_pretrained` in the
   spec's dtype (bf16 means bf16 weights and AdamW states, as the DDP path trains). R7: `LlamaForCausalLM(LlamaConfig(
   {", ".join(f"{k}={v}" for k, v in LARGE_LLAMA.items())}))`, random init, seed 0.
-- Batches: the name_description world's 48 new-entity documents, {settings.batch} per micro-batch (R7: {settings.large_batch},
-  cycling), built by `MicroBatchBuilder` (the objective's `make_sample`, then `collate`) as the Ray Data stream does.
-- Steps: R1/R3 (and R7) interleave the loops: {settings.warmup} warm-up step(s) each, then {settings.reps} repetition(s) of
-  {settings.steps} timed step(s) per loop, order rotated; medians of the repetitions. The platform loop converts numpy ->
-  torch inside the timed loop as `platform/worker.py` does; the bare loop uses device tensors built beforehand. On CUDA
-  every timer is bracketed by `torch.cuda.synchronize`.
+- Batches: the name_description world's 48 new-entity documents, {settings.batch} per micro-batch
+  (R7: {settings.large_batch}, cycling), built by `MicroBatchBuilder` (the objective's `make_sample`, then `collate`)
+  as the Ray Data stream does.
+- Steps: R1/R3 (and R7) interleave the loops: {settings.warmup} warm-up step(s) each, then {settings.reps}
+  repetition(s) of {settings.steps} timed step(s) per loop, order rotated; medians of the repetitions. The platform
+  loop converts numpy -> torch inside the timed loop as `platform/worker.py` does; the bare loop uses device tensors
+  built beforehand. On CUDA every timer is bracketed by `torch.cuda.synchronize`.
 - FLOPs per step = 6 N T + 12 n_layer d L T (figure 2's definition; T padded tokens); the measured peak is the best
   square `torch.matmul` in the run's dtype (CPU: n = 1024, 2048; CUDA: n = 4096, 8192, 10 products per timing).
 - R5 runs in a fresh process (nothing else allocated); R6 runs each ZeRO stage in its own process with
@@ -636,11 +854,17 @@ def methods(settings: RealSettings) -> str:
 """
 
 
-def accumulate(path: Path | None, figures: list[Figure], command: str, seconds: float) -> tuple[list[Figure], str, float]:
+def accumulate(
+    path: Path | None, figures: list[Figure], command: str, seconds: float
+) -> tuple[list[Figure], str, float]:
     """Figures of earlier stages (gpu.sh runs one part per stage) kept in ``path`` (JSON), with this run's."""
     if path is None:
         return figures, command, seconds
-    state = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"commands": [], "seconds": 0.0, "figures": []}
+    state = (
+        json.loads(path.read_text(encoding="utf-8"))
+        if path.exists()
+        else {"commands": [], "seconds": 0.0, "figures": []}
+    )
     state["commands"].append(command)
     state["seconds"] += seconds
     state["figures"] += [asdict(f) for f in figures]
@@ -659,21 +883,40 @@ def main_group(args: argparse.Namespace, command: str, default_output: Path) -> 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: torch.cuda.is_available() is False")
     settings = RealSettings.create(
-        args.device, args.dtype, args.quick, args.threads, parts=parts, batch=args.batch, large_batch=args.large_batch,
-        peak_tflops=args.peak_tflops, zero3=True if args.zero3 else None, max_wait=args.max_wait,
+        args.device,
+        args.dtype,
+        args.quick,
+        args.threads,
+        parts=parts,
+        batch=args.batch,
+        large_batch=args.large_batch,
+        peak_tflops=args.peak_tflops,
+        zero3=True if args.zero3 else None,
+        max_wait=args.max_wait,
     )
     load_at_start = report.load_average()
     started = time.perf_counter()
     figures = run(settings)
     figures, command, seconds = accumulate(args.figures_json, figures, command, time.perf_counter() - started)
     output = args.output or default_output
-    report.write(output, sorted(figures, key=lambda f: f.key), command, args.threads, seconds, methods(settings), None, load_at_start)
+    report.write(
+        output,
+        sorted(figures, key=lambda f: f.key),
+        command,
+        args.threads,
+        seconds,
+        methods(settings),
+        None,
+        load_at_start,
+    )
     print(f"\n{len(figures)} figures in {seconds:.0f} s -> {output}")
     return 0
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="children of the real-model figures, and --prepare (convert SmolLM2 once)")
+    parser = argparse.ArgumentParser(
+        description="children of the real-model figures, and --prepare (convert SmolLM2 once)"
+    )
     parser.add_argument("--child", choices=["memory", "deepspeed"])
     parser.add_argument("--settings", default="{}", help="RealSettings as JSON")
     parser.add_argument("--stage", type=int, default=2)

@@ -38,7 +38,8 @@ def machine_info(threads: int) -> dict[str, str]:
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "CPU": cpu_model(),
         "cores (os.cpu_count)": str(os.cpu_count()),
-        "torch threads": f"{threads} (torch.set_num_threads, every figure; the platform's default trial uses cpus_per_worker = 1)",
+        "torch threads": f"{threads} (torch.set_num_threads, every figure; "
+        "the platform's default trial uses cpus_per_worker = 1)",
         "python": std_platform.python_version(),
         "torch": torch.__version__,
         "ray": ray.__version__,
@@ -52,7 +53,8 @@ def table(figures: list[Figure]) -> str:
     for f in figures:
         met = "" if f.met is None else ("yes" if f.met else "**no**")
         rows.append(
-            f"| {f.key} | {f.name} | {fmt(f.value)} {f.unit} | {f.baseline_name}: {fmt(f.baseline_value)} {f.baseline_unit} "
+            f"| {f.key} | {f.name} | {fmt(f.value)} {f.unit} | {f.baseline_name}: {fmt(f.baseline_value)} "
+            f"{f.baseline_unit} "
             f"| {f.ratio:.3g}x | {f.target} | {met} |"
         )
     return "\n".join(rows)
@@ -69,12 +71,20 @@ def findings_link(results: Path, findings: Path) -> str:
 
 
 def write(
-    path: Path, figures: list[Figure], command: str, threads: int, seconds: float, methods: str,
-    findings: Path | None = None, load_at_start: str = "",
+    path: Path,
+    figures: list[Figure],
+    command: str,
+    threads: int,
+    seconds: float,
+    methods: str,
+    findings: Path | None = None,
+    load_at_start: str = "",
 ) -> None:
     """The results file at ``path``; ``findings`` (FINDINGS.md), when given, is linked, not copied."""
     info = machine_info(threads)
-    info["load average 1/5/15 min"] = f"{load_at_start} at start, {load_average()} at end (2 cores: above 2 means other work competed)"
+    info["load average 1/5/15 min"] = (
+        f"{load_at_start} at start, {load_average()} at end (2 cores: above 2 means other work competed)"
+    )
     lines = [
         "# Benchmark results",
         "",

@@ -33,7 +33,14 @@ def start_local_ray(env: dict | None, attempts: int = 2) -> None:
 
     for attempt in range(attempts):
         try:
-            ray.init(address="local", num_cpus=2, include_dashboard=False, runtime_env=env, log_to_driver=False, logging_level="WARNING")
+            ray.init(
+                address="local",
+                num_cpus=2,
+                include_dashboard=False,
+                runtime_env=env,
+                log_to_driver=False,
+                logging_level="WARNING",
+            )
             return
         except Exception:
             ray.shutdown()
@@ -84,31 +91,70 @@ def run(bench: Workbench, settings: Settings, step_seconds: dict[str, float], wi
     """Figure 4 rows: batch production share of the step, builder and Ray Data rates vs consumption."""
     batch = bench.spec.train.batch_size
     figures = []
-    per_batch = {name: builder_seconds_per_micro_batch(bench, name, settings) for name in ("ar", "masked_ar", "masked_diffusion")}
+    per_batch = {
+        name: builder_seconds_per_micro_batch(bench, name, settings) for name in ("ar", "masked_ar", "masked_diffusion")
+    }
     share = per_batch["masked_ar"] / step_seconds["masked_ar"]
-    others = "; ".join(f"{n}: {per_batch[n] * 1e3:.2f} ms = {per_batch[n] / step_seconds[n]:.1%} of its step" for n in ("ar", "masked_diffusion"))
-    figures.append(Figure(
-        "4", "masked-batch production (MicroBatchBuilder, masked_ar)", per_batch["masked_ar"] * 1e3, "ms/micro-batch",
-        "masked_ar training step", step_seconds["masked_ar"] * 1e3, "ms/step", share, "< 3% of step", share < 0.03, others,
-    ))
+    others = "; ".join(
+        f"{n}: {per_batch[n] * 1e3:.2f} ms = {per_batch[n] / step_seconds[n]:.1%} of its step"
+        for n in ("ar", "masked_diffusion")
+    )
+    figures.append(
+        Figure(
+            "4",
+            "masked-batch production (MicroBatchBuilder, masked_ar)",
+            per_batch["masked_ar"] * 1e3,
+            "ms/micro-batch",
+            "masked_ar training step",
+            step_seconds["masked_ar"] * 1e3,
+            "ms/step",
+            share,
+            "< 3% of step",
+            share < 0.03,
+            others,
+        )
+    )
     consumed = batch / step_seconds["masked_ar"]
     builder_rate = batch / per_batch["masked_ar"]
-    figures.append(Figure(
-        "4", "stream rate, in-process builder (masked_ar)", builder_rate, "samples/s",
-        "samples/s a training step consumes", consumed, "samples/s", builder_rate / consumed, ">= 10x", builder_rate / consumed >= 10,
-    ))
+    figures.append(
+        Figure(
+            "4",
+            "stream rate, in-process builder (masked_ar)",
+            builder_rate,
+            "samples/s",
+            "samples/s a training step consumes",
+            consumed,
+            "samples/s",
+            builder_rate / consumed,
+            ">= 10x",
+            builder_rate / consumed >= 10,
+        )
+    )
     if with_ray:
         try:
             ray_stats = ray_data_rate(bench, "masked_ar", settings.stream_epochs)
         except Exception as error:  # e.g. "node timed out during startup" on an overloaded machine
             print(f"[4] stream rate, Ray Data: SKIPPED, the local Ray cluster did not start: {error}", flush=True)
-            figures[-1].notes = f"Ray Data rate not measured: local ray.init failed ({type(error).__name__}: {str(error)[:120]})"
+            figures[
+                -1
+            ].notes = f"Ray Data rate not measured: local ray.init failed ({type(error).__name__}: {str(error)[:120]})"
             return figures
         rate = ray_stats["steady_samples_per_s"]
-        figures.append(Figure(
-            "4", "stream rate, Ray Data build_streams (masked_ar)", rate, "samples/s",
-            "samples/s a training step consumes", consumed, "samples/s", rate / consumed, ">= 10x", rate / consumed >= 10,
-            f"{ray_stats['samples']} samples; rate after the first batch; first batch after {ray_stats['first_batch_s']:.2f} s, "
-            f"ray.init {ray_stats['init_s']:.1f} s",
-        ))
+        figures.append(
+            Figure(
+                "4",
+                "stream rate, Ray Data build_streams (masked_ar)",
+                rate,
+                "samples/s",
+                "samples/s a training step consumes",
+                consumed,
+                "samples/s",
+                rate / consumed,
+                ">= 10x",
+                rate / consumed >= 10,
+                f"{ray_stats['samples']} samples; rate after the first batch; first batch after "
+                f"{ray_stats['first_batch_s']:.2f} s, "
+                f"ray.init {ray_stats['init_s']:.1f} s",
+            )
+        )
     return figures

@@ -77,7 +77,8 @@ class SweepRun:
         return gaps
 
     def per_trial(self, pattern: re.Pattern[str]) -> dict[str, float]:
-        """First time ``pattern`` matched per trial (progress lines: epochs >= 1 only, not a pre-training evaluation)."""
+        """First time ``pattern`` matched per trial (progress lines: epochs >= 1 only, not the evaluation
+        before training)."""
         found: dict[str, float] = {}
         for at, line in self.lines:
             match = pattern.match(line)
@@ -92,7 +93,14 @@ baseline measured in the same run, the Ray Train worker group it replaced for on
 
 
 def overrides(epochs: int, runner: str = "trial_process") -> list[str]:
-    return ["--set", f"train.epochs={epochs}", "--set", "search.max_concurrent=1", "--set", f"resources.runner={runner}"]
+    return [
+        "--set",
+        f"train.epochs={epochs}",
+        "--set",
+        "search.max_concurrent=1",
+        "--set",
+        f"resources.runner={runner}",
+    ]
 
 
 def isolated_env(home: Path, shared_cache: bool = False) -> dict[str, str]:
@@ -122,7 +130,15 @@ def run_prepare(spec: str, items: list[str], home: Path, shared_cache: bool = Fa
     """Seconds of the one-time costs, in a subprocess with the sweep's environment."""
     command = [sys.executable, "-m", "benchmarks.sweep_overhead", "prepare", spec, *items]
     start = time.perf_counter()
-    result = subprocess.run(command, cwd=REPO, env=isolated_env(home, shared_cache), capture_output=True, text=True, timeout=1800, check=False)
+    result = subprocess.run(
+        command,
+        cwd=REPO,
+        env=isolated_env(home, shared_cache),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"sweep preparation failed:\n{result.stdout[-2000:]}{result.stderr[-3000:]}")
     return time.perf_counter() - start
@@ -140,8 +156,15 @@ def run_sweep(spec: str, items: list[str], home: Path, shared_cache: bool = Fals
     command = [sys.executable, "-m", "platform.sweep", spec, *items]
     run = SweepRun(command)
     busy, start = machine_busy_seconds(), time.perf_counter()
-    with subprocess.Popen(command, cwd=REPO, env=isolated_env(home, shared_cache), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, bufsize=1) as process:
+    with subprocess.Popen(
+        command,
+        cwd=REPO,
+        env=isolated_env(home, shared_cache),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    ) as process:
         assert process.stdout is not None
         for line in process.stdout:
             run.lines.append((time.perf_counter() - start, line.rstrip("\n")))
@@ -213,7 +236,9 @@ class Measured:
         return 1 - self.trained / span if span else float("nan")
 
     def describe(self) -> str:
-        trials = ", ".join(f"{self.walls[t]:.1f} s trained / {self.spans.get(t, float('nan')):.1f} s start->done" for t in self.walls)
+        trials = ", ".join(
+            f"{self.walls[t]:.1f} s trained / {self.spans.get(t, float('nan')):.1f} s start->done" for t in self.walls
+        )
         gaps = self.run.result_gaps()
         gap = f"; median {median(gaps):.2f} s between a trial's consecutive evaluated epochs" if gaps else ""
         return f"command {self.run.wall_s:.1f} s: {trials}{gap}"
@@ -225,17 +250,45 @@ def overhead_figures(label: str, epochs: int, target: float, home: Path) -> list
     new, old = (Measured.of(run_sweep(SPEC, overrides(epochs, runner), home), home) for runner in RUNNERS)
     name = f"{len(new.walls)} trials x {epochs} epochs, tiny.yaml"
     return [
-        Figure("6", f"sweep overhead, {label} trials ({name})", new.overhead * 100, "% of wall time",
-               "the same sweep on Ray Train worker groups: command", old.run.wall_s, "s", new.run.wall_s / old.run.wall_s,
-               f"<= {target:.0%} of wall time", new.overhead <= target,
-               f"in the trials' processes: {new.describe()}; on worker groups: overhead {old.overhead:.0%}, {old.describe()}"),
-        Figure("6", f"per-trial overhead, {label} trials (start->done vs wall_time)", new.per_trial_overhead * 100, "% of trial span",
-               "on Ray Train worker groups", old.per_trial_overhead * 100, "% of trial span",
-               new.per_trial_overhead / old.per_trial_overhead if old.per_trial_overhead else float("nan"),
-               notes="trial start -> done around the loop's own wall_time: model load, MLflow run, reporting, teardown"),
-        Figure("6", f"command start -> first training step, {label} trials (upper bound: first epoch-1 result)", new.first_result, "s",
-               "on Ray Train worker groups", old.first_result, "s", new.first_result / old.first_result, "<= 10 s", new.first_result <= 10,
-               f"lower bound (first '[sweep] start' line): {new.first_start:.1f} s (worker groups: {old.first_start:.1f} s)"),
+        Figure(
+            "6",
+            f"sweep overhead, {label} trials ({name})",
+            new.overhead * 100,
+            "% of wall time",
+            "the same sweep on Ray Train worker groups: command",
+            old.run.wall_s,
+            "s",
+            new.run.wall_s / old.run.wall_s,
+            f"<= {target:.0%} of wall time",
+            new.overhead <= target,
+            f"in the trials' processes: {new.describe()}; on worker groups: overhead {old.overhead:.0%}, "
+            f"{old.describe()}",
+        ),
+        Figure(
+            "6",
+            f"per-trial overhead, {label} trials (start->done vs wall_time)",
+            new.per_trial_overhead * 100,
+            "% of trial span",
+            "on Ray Train worker groups",
+            old.per_trial_overhead * 100,
+            "% of trial span",
+            new.per_trial_overhead / old.per_trial_overhead if old.per_trial_overhead else float("nan"),
+            notes="trial start -> done around the loop's own wall_time: model load, MLflow run, reporting, teardown",
+        ),
+        Figure(
+            "6",
+            f"command start -> first training step, {label} trials (upper bound: first epoch-1 result)",
+            new.first_result,
+            "s",
+            "on Ray Train worker groups",
+            old.first_result,
+            "s",
+            new.first_result / old.first_result,
+            "<= 10 s",
+            new.first_result <= 10,
+            f"lower bound (first '[sweep] start' line): {new.first_start:.1f} s (worker groups: "
+            f"{old.first_start:.1f} s)",
+        ),
     ]
 
 
@@ -254,15 +307,32 @@ def lr_sweep_figures(home: Path) -> list[Figure]:
     ideal = 3600 * len(walls) / (sum(walls.values()) / concurrent)
     trial_cpu = trial_cpu_seconds(home, sweep_id)
     return [
-        Figure("6", f"trials per hour, search_spaces/lr.yaml ({len(walls)} trials, {concurrent} at a time)", per_hour, "trials/h",
-               "the same trials with no overhead (sum of wall_time / concurrency)", ideal, "trials/h", per_hour / ideal,
-               notes=f"command {run.wall_s:.0f} s with the base model cached (one-time costs before it: {prepare_s:.0f} s, "
-                     f"base models built there {base_build_seconds(cache_dir()):.0f} s in all)"),
-        Figure("6", "core utilisation during search_spaces/lr.yaml (trial processes' CPU s / wall / cores)",
-               trial_cpu / run.wall_s / cores * 100, "%", "the whole machine (/proc/stat busy CPU s / wall / cores)",
-               run.busy_s / run.wall_s / cores * 100, "%", trial_cpu / run.busy_s,
-               notes=f"{trial_cpu:.0f} CPU s in trial processes, {run.busy_s:.0f} CPU s machine-wide, {run.wall_s:.0f} s wall, {cores} cores; "
-                     "each trial's MLflow run also carries MLflow's system metrics (system/cpu_utilization_percentage, ...)"),
+        Figure(
+            "6",
+            f"trials per hour, search_spaces/lr.yaml ({len(walls)} trials, {concurrent} at a time)",
+            per_hour,
+            "trials/h",
+            "the same trials with no overhead (sum of wall_time / concurrency)",
+            ideal,
+            "trials/h",
+            per_hour / ideal,
+            notes=f"command {run.wall_s:.0f} s with the base model cached (one-time costs before it: "
+            f"{prepare_s:.0f} s, "
+            f"base models built there {base_build_seconds(cache_dir()):.0f} s in all)",
+        ),
+        Figure(
+            "6",
+            "core utilisation during search_spaces/lr.yaml (trial processes' CPU s / wall / cores)",
+            trial_cpu / run.wall_s / cores * 100,
+            "%",
+            "the whole machine (/proc/stat busy CPU s / wall / cores)",
+            run.busy_s / run.wall_s / cores * 100,
+            "%",
+            trial_cpu / run.busy_s,
+            notes=f"{trial_cpu:.0f} CPU s in trial processes, {run.busy_s:.0f} CPU s machine-wide, {run.wall_s:.0f} "
+            f"s wall, {cores} cores; "
+            "each trial's MLflow run also carries MLflow's system metrics (system/cpu_utilization_percentage, ...)",
+        ),
     ]
 
 
@@ -272,7 +342,11 @@ def run(settings: Settings) -> list[Figure]:
         prepare_s = run_prepare(SPEC, overrides(settings.sweep_epochs)[1::2], home)
         figures = overhead_figures("minute-long", settings.sweep_epochs, 0.10, home)
         figures += overhead_figures("10 s", settings.short_sweep_epochs, 0.25, home)
-        figures[0].notes += f"; one-time costs before the timed sweeps (not counted): {prepare_s:.1f} s, of which base model build {base_build_seconds(home / 'cache'):.1f} s"
+        build_s = base_build_seconds(home / "cache")
+        figures[0].notes += (
+            f"; one-time costs before the timed sweeps (not counted): {prepare_s:.1f} s, of which base model build "
+            f"{build_s:.1f} s"
+        )
         figures += lr_sweep_figures(home)
     return figures
 

@@ -49,7 +49,9 @@ def platform_steps(engine: Engine, objective: Objective, batches: list[Batch]) -
     tokens_seen = torch.zeros((), dtype=torch.long, device=device)
     engine.model.train()
     for batch in batches:
-        tensors = {k: torch.tensor(batch[k], device=device) for k in ("input_ids", "labels", "attention_mask", "weights")}
+        tensors = {
+            k: torch.tensor(batch[k], device=device) for k in ("input_ids", "labels", "attention_mask", "weights")
+        }
         epoch_loss += train_step(engine, objective, tensors)
         tokens_seen += tensors["attention_mask"].sum()  # a tensor, as in the worker: no host sync per step
     return int(tokens_seen)
@@ -78,7 +80,9 @@ class BareLoop:
         tokens = 0
         for batch in self.tensors[:count]:
             logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), batch["labels"][:, 1:].reshape(-1), ignore_index=IGNORE)
+            loss = F.cross_entropy(
+                logits[:, :-1].reshape(-1, logits.shape[-1]), batch["labels"][:, 1:].reshape(-1), ignore_index=IGNORE
+            )
             loss.backward()
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
@@ -95,7 +99,9 @@ class PlatformLoop:
     batches: list[Batch]
 
     @classmethod
-    def create(cls, model: torch.nn.Module, spec: ExperimentSpec, objective: Objective, batches: list[Batch]) -> PlatformLoop:
+    def create(
+        cls, model: torch.nn.Module, spec: ExperimentSpec, objective: Objective, batches: list[Batch]
+    ) -> PlatformLoop:
         return cls(platform_engine(model, spec, total_steps=10**6), objective, batches)
 
     def run(self, count: int | None = None) -> int:
@@ -106,7 +112,9 @@ def _steps(loop: BareLoop | PlatformLoop) -> int:
     return len(loop.tensors if isinstance(loop, BareLoop) else loop.batches)
 
 
-def compare(loops: dict[str, BareLoop | PlatformLoop], reps: int, count: int | None = None, chunk: int = 3) -> dict[str, dict[str, float]]:
+def compare(
+    loops: dict[str, BareLoop | PlatformLoop], reps: int, count: int | None = None, chunk: int = 3
+) -> dict[str, dict[str, float]]:
     """Per-step timings of several loops over the same batches, robust to a shared machine.
 
     After a warm-up, every repetition walks the batches in chunks of ``chunk`` steps (one
@@ -134,7 +142,10 @@ def compare(loops: dict[str, BareLoop | PlatformLoop], reps: int, count: int | N
             for name in names:
                 paired[name].append(elapsed[names[0]] / elapsed[name])
             turn += 1
-    return {name: {"step_s": median(seconds[name]), "tokens_per_s": median(rates[name]), "vs_first": median(paired[name])} for name in loops}
+    return {
+        name: {"step_s": median(seconds[name]), "tokens_per_s": median(rates[name]), "vs_first": median(paired[name])}
+        for name in loops
+    }
 
 
 def _time_chunk(loop: BareLoop | PlatformLoop, lo: int, hi: int) -> tuple[float, int]:
@@ -198,13 +209,24 @@ def run(bench: Workbench, settings: Settings) -> tuple[list[Figure], dict[str, f
     tiny = compare(loops, settings.reps)
     ratio = tiny["platform"]["tokens_per_s"] / tiny["bare"]["tokens_per_s"]
     steps = len(batches["ar"])
-    figures.append(Figure(
-        "1", "training throughput, platform step (ar, tiny default)", tiny["platform"]["tokens_per_s"], "tokens/s",
-        "bare PyTorch loop", tiny["bare"]["tokens_per_s"], "tokens/s", ratio, ">= 0.95x", ratio >= 0.95,
-        f"{parameter_count(base) / 1e6:.2f}M params, batch {spec.train.batch_size}, {steps} steps x {settings.reps} reps in 3-step chunks; "
-        f"median step {tiny['platform']['step_s'] * 1e3:.1f} ms vs {tiny['bare']['step_s'] * 1e3:.1f} ms; "
-        f"median of the per-chunk paired throughput ratios: {1 / tiny['platform']['vs_first']:.3f}",
-    ))
+    figures.append(
+        Figure(
+            "1",
+            "training throughput, platform step (ar, tiny default)",
+            tiny["platform"]["tokens_per_s"],
+            "tokens/s",
+            "bare PyTorch loop",
+            tiny["bare"]["tokens_per_s"],
+            "tokens/s",
+            ratio,
+            ">= 0.95x",
+            ratio >= 0.95,
+            f"{parameter_count(base) / 1e6:.2f}M params, batch {spec.train.batch_size}, {steps} steps x "
+            f"{settings.reps} reps in 3-step chunks; "
+            f"median step {tiny['platform']['step_s'] * 1e3:.1f} ms vs {tiny['bare']['step_s'] * 1e3:.1f} ms; "
+            f"median of the per-chunk paired throughput ratios: {1 / tiny['platform']['vs_first']:.3f}",
+        )
+    )
 
     # -- figure 2: model FLOPs utilisation, tiny default and ~10x larger ----------------------
     peak, per_size = matmul_peak(settings.threads, settings.reps)
@@ -214,13 +236,27 @@ def run(bench: Workbench, settings: Settings) -> tuple[list[Figure], dict[str, f
     large_result = compare(large_loop, max(2, settings.reps // 2), count=settings.large_steps)
     for label, model, result, count in (
         ("tiny default", base, tiny["platform"], None),
-        (f"hidden {LARGE_MODEL.hidden_size}, {LARGE_MODEL.num_layers} layers", large, large_result["platform"], settings.large_steps),
+        (
+            f"hidden {LARGE_MODEL.hidden_size}, {LARGE_MODEL.num_layers} layers",
+            large,
+            large_result["platform"],
+            settings.large_steps,
+        ),
     ):
         achieved = flops_per_step(model, batches["ar"][:count]) / result["step_s"]
-        figures.append(Figure(
-            "2", f"model FLOPs utilisation, platform step ({label}, {parameter_count(model) / 1e6:.1f}M params)", achieved / 1e9, "GFLOP/s",
-            f"fp32 matmul peak ({settings.threads} thread(s))", peak / 1e9, "GFLOP/s", achieved / peak, notes=peak_note,
-        ))
+        figures.append(
+            Figure(
+                "2",
+                f"model FLOPs utilisation, platform step ({label}, {parameter_count(model) / 1e6:.1f}M params)",
+                achieved / 1e9,
+                "GFLOP/s",
+                f"fp32 matmul peak ({settings.threads} thread(s))",
+                peak / 1e9,
+                "GFLOP/s",
+                achieved / peak,
+                notes=peak_note,
+            )
+        )
     del large, large_loop
 
     # -- figure 3: masked objectives' step time vs ar, same documents -------------------------
@@ -230,7 +266,9 @@ def run(bench: Workbench, settings: Settings) -> tuple[list[Figure], dict[str, f
     set_bidirectional(bidirectional)
     objectives = {"ar": ar, "masked_ar": masked_ar, "masked_diffusion": diffusion}
     loops3 = {
-        name: PlatformLoop.create(bidirectional if name == "masked_diffusion" else clone(base), spec, obj, batches[name])
+        name: PlatformLoop.create(
+            bidirectional if name == "masked_diffusion" else clone(base), spec, obj, batches[name]
+        )
         for name, obj in objectives.items()
     }
     per_objective = compare(loops3, settings.reps)  # "ar" first: vs_first = ar time / this time
@@ -238,19 +276,41 @@ def run(bench: Workbench, settings: Settings) -> tuple[list[Figure], dict[str, f
     lengths = {name: sum(b["input_ids"].shape[1] for b in batches[name]) / len(batches[name]) for name in objectives}
     for name, target in (("masked_ar", 2.2), ("masked_diffusion", None)):
         ratio = per_objective[name]["step_s"] / ar_step
-        figures.append(Figure(
-            "3", f"step time {name} / ar", per_objective[name]["step_s"] * 1e3, "ms/step", "ar step", ar_step * 1e3, "ms/step",
-            ratio, f"<= {target}x" if target else "", (ratio <= target) if target else None,
-            f"mean padded length {lengths[name]:.1f} vs {lengths['ar']:.1f} tokens (batch {spec.train.batch_size}); median of the per-chunk "
-            f"paired step-time ratios: {1 / per_objective[name]['vs_first']:.3f}",
-        ))
+        figures.append(
+            Figure(
+                "3",
+                f"step time {name} / ar",
+                per_objective[name]["step_s"] * 1e3,
+                "ms/step",
+                "ar step",
+                ar_step * 1e3,
+                "ms/step",
+                ratio,
+                f"<= {target}x" if target else "",
+                (ratio <= target) if target else None,
+                f"mean padded length {lengths[name]:.1f} vs {lengths['ar']:.1f} tokens (batch "
+                f"{spec.train.batch_size}); median of the per-chunk "
+                f"paired step-time ratios: {1 / per_objective[name]['vs_first']:.3f}",
+            )
+        )
     # The 2.2x target assumes the masked copy doubles the sequence; docs/method.md's prompt and
     # response texts make it ~3x the tokens, so the cost per token is the fair comparison.
     per_token = {name: per_objective[name]["step_s"] / (lengths[name] * spec.train.batch_size) for name in objectives}
     ratio = per_token["masked_ar"] / per_token["ar"]
-    figures.append(Figure(
-        "3", "time per token masked_ar / ar (the 2.2x target restated per token)", per_token["masked_ar"] * 1e6, "us/token",
-        "ar", per_token["ar"] * 1e6, "us/token", ratio, "<= 1.0x", ratio <= 1.0,
-        f"step time / (batch x mean padded length); masked_ar sequences are {lengths['masked_ar'] / lengths['ar']:.2f}x as long as ar's",
-    ))
+    figures.append(
+        Figure(
+            "3",
+            "time per token masked_ar / ar (the 2.2x target restated per token)",
+            per_token["masked_ar"] * 1e6,
+            "us/token",
+            "ar",
+            per_token["ar"] * 1e6,
+            "us/token",
+            ratio,
+            "<= 1.0x",
+            ratio <= 1.0,
+            "step time / (batch x mean padded length); masked_ar sequences are "
+            f"{lengths['masked_ar'] / lengths['ar']:.2f}x as long as ar's",
+        )
+    )
     return figures, {name: r["step_s"] for name, r in per_objective.items()}

@@ -86,8 +86,19 @@ from platform.data.corpus import Corpus, Question
 from platform.data.samples import IGNORE, Example, Sample
 
 __all__ = [
-    "FACT_REQUEST", "IGNORE", "MASKED_ANSWER_INSTRUCTION", "MASKED_PASSAGE_INSTRUCTION", "RECOVERED_PREFIX",
-    "BaseStage", "Context", "Example", "MaskingObjective", "NoOptions", "Objective", "Sample", "mask_tokens",
+    "FACT_REQUEST",
+    "IGNORE",
+    "MASKED_ANSWER_INSTRUCTION",
+    "MASKED_PASSAGE_INSTRUCTION",
+    "RECOVERED_PREFIX",
+    "BaseStage",
+    "Context",
+    "Example",
+    "MaskingObjective",
+    "NoOptions",
+    "Objective",
+    "Sample",
+    "mask_tokens",
 ]
 
 

@@ -64,11 +64,17 @@ from platform.spec import MaskRatioSpec, TinyModelConfig
 SEED = 1234
 TRAIN_STEPS = 20
 TRAIN_BATCH = 8
-TINY_MODEL = TinyModelConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, max_position_embeddings=256)
+TINY_MODEL = TinyModelConfig(
+    hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, max_position_embeddings=256
+)
 MATH_PROBLEMS = (
-    MathProblem("Tom has 3 apples and buys 4 more . How many apples does Tom have ?", "Tom has 3 + 4 = 7 apples . #### 7"),
+    MathProblem(
+        "Tom has 3 apples and buys 4 more . How many apples does Tom have ?", "Tom has 3 + 4 = 7 apples . #### 7"
+    ),
     MathProblem("A box holds 6 pens . How many pens are in 2 boxes ?", "2 boxes hold 2 * 6 = 12 pens . #### 12"),
-    MathProblem("Ana reads 5 pages a day for 3 days . How many pages does she read ?", "She reads 5 * 3 = 15 pages . #### 15"),
+    MathProblem(
+        "Ana reads 5 pages a day for 3 days . How many pages does she read ?", "She reads 5 * 3 = 15 pages . #### 15"
+    ),
     MathProblem("Sam had 10 coins and spent 4 . How many coins are left ?", "Sam has 10 - 4 = 6 coins left . #### 6"),
 )
 
@@ -107,7 +113,16 @@ def check_objective(
         examples = objective.encode(tiny_corpus(objective))
     except Exception as error:  # a plugin's bug is a reported problem, not a crash of the kit
         return [f"construction or encode raised {type(error).__name__}: {error}"]
-    checks: tuple[Check, ...] = (check_examples, check_samples, check_labelled, check_no_leak, check_reproducible, check_loss_targets, check_training, check_weights_used)
+    checks: tuple[Check, ...] = (
+        check_examples,
+        check_samples,
+        check_labelled,
+        check_no_leak,
+        check_reproducible,
+        check_loss_targets,
+        check_training,
+        check_weights_used,
+    )
     for check in checks:
         try:
             problem = next(check(objective, examples), None)
@@ -177,7 +192,9 @@ def check_samples(objective: Objective, examples: list[Example]) -> Iterator[str
             yield f"{where}: {len(s.input_ids)} input ids but {len(s.labels)} labels"
         elif not (_all_ints(s.input_ids) and _all_ints(s.labels)):
             yield f"{where}: input_ids and labels must be ints"
-        elif not all(0 <= i < vocab for i in s.input_ids) or not all(label == IGNORE or 0 <= label < vocab for label in s.labels):
+        elif not all(0 <= i < vocab for i in s.input_ids) or not all(
+            label == IGNORE or 0 <= label < vocab for label in s.labels
+        ):
             yield f"{where}: an id is outside the vocabulary (size {vocab}) or a label is neither IGNORE nor a token id"
         if not (isinstance(s.weight, float | int) and math.isfinite(s.weight) and s.weight > 0):
             yield f"{where}: weight {s.weight!r} is not a finite positive number"
@@ -230,7 +247,9 @@ def check_loss_targets(objective: Objective, examples: list[Example]) -> Iterato
             elif objective.bidirectional and s.input_ids[i] != mask_id:
                 yield f"{where}: a bidirectional objective labels an unmasked position (the model can copy it)"
             elif original is not None and label != original:
-                kind = "the original token there" if objective.bidirectional else "the input token there (the loss shifts)"
+                kind = (
+                    "the original token there" if objective.bidirectional else "the input token there (the loss shifts)"
+                )
                 yield f"{where}: label {label} is not {kind}"
 
 
@@ -359,9 +378,16 @@ def main(argv: list[str]) -> int:
 
     from objectives.registry import load_reference, resolve
 
-    parser = argparse.ArgumentParser(prog="python -m objectives.conformance", description="Check objectives against the training loop's promises.")
+    parser = argparse.ArgumentParser(
+        prog="python -m objectives.conformance", description="Check objectives against the training loop's promises."
+    )
     parser.add_argument("names", nargs="+", help="objective names or dotted paths (my_pkg.module:MyObjective)")
-    parser.add_argument("--model", choices=["tiny", "smollm2"], default="tiny", help="whose tokenizer: the tiny word-level one or SmolLM2's")
+    parser.add_argument(
+        "--model",
+        choices=["tiny", "smollm2"],
+        default="tiny",
+        help="whose tokenizer: the tiny word-level one or SmolLM2's",
+    )
     args = parser.parse_args(argv)
     context = real_model_context() if args.model == "smollm2" else None
     failed = False

@@ -2,8 +2,9 @@
 
 Training example: ``BOS + document + EOS``; BOS is never masked, every other token is
 replaced by the mask token with probability p = (1 - eps) t + eps (LLaDA's recipe: p > 0
-keeps the 1/p weight finite), and at least one is masked so every sample carries loss. Loss: cross-entropy at the masked positions only, with no causal
-shift (a bidirectional model predicts the token at its own position), each sequence weighted
+keeps the 1/p weight finite), and at least one is masked so every sample carries loss. Loss:
+cross-entropy at the masked positions only, with no causal shift (a bidirectional model
+predicts the token at its own position), each sequence weighted
 by 1 / (p L) with L its maskable length (the 1/t weighting of the masked-diffusion ELBO),
 averaged over the batch.
 
@@ -83,7 +84,9 @@ class MaskedDiffusion(MaskingObjective):
         No causal shift: the bidirectional model predicts the token at its own position. Float32
         so bf16 logits do not lose the small per-token terms before the weighted sum.
         """
-        per_token = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE, reduction="none")
+        per_token = F.cross_entropy(
+            logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE, reduction="none"
+        )
         per_sequence = per_token.view(labels.shape).sum(dim=1)
         return (per_sequence * weights.float()).sum() / labels.shape[0]
 
@@ -110,7 +113,9 @@ class MaskedDiffusion(MaskingObjective):
     def _stop_ids(self) -> list[int]:
         return sorted({*self.ctx.chat.end_of_turn[-1:], self.ctx.tokenizer.eos_token_id} - {None})
 
-    def _initial_batch(self, questions: list[str], length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    def _initial_batch(
+        self, questions: list[str], length: int, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Left-padded prompts followed by ``length`` mask tokens, and the padding mask.
 
         Left padding puts every generation region at the same columns, so blocks are shared
@@ -127,7 +132,9 @@ class MaskedDiffusion(MaskingObjective):
             padding[i, width - len(row) :] = 1
         return input_ids.to(device), padding.to(device)
 
-    def _answer_batch(self, model: torch.nn.Module, questions: list[str], length: int, max_new_tokens: int) -> list[str]:
+    def _answer_batch(
+        self, model: torch.nn.Module, questions: list[str], length: int, max_new_tokens: int
+    ) -> list[str]:
         """Sample one batch; answers keep at most ``max_new_tokens`` tokens, like greedy decoding."""
         x, padding = self._initial_batch(questions, length, next(model.parameters()).device)
         positions = (padding.cumsum(dim=1) - 1).clamp(min=0)  # as in training: real tokens count from 0

@@ -26,7 +26,9 @@ class RandomAR(MaskedAR):
 
     def corrupt(self, ids: Sequence[int], rng: np.random.Generator, t: float) -> tuple[list[int], np.ndarray]:
         """One random ordinary token per document token, every position changed; ``t`` plays no part."""
-        return self._ordinary_ids[rng.integers(len(self._ordinary_ids), size=len(ids))].tolist(), np.ones(len(ids), bool)
+        return self._ordinary_ids[rng.integers(len(self._ordinary_ids), size=len(ids))].tolist(), np.ones(
+            len(ids), bool
+        )
 
 
 def ordinary_token_ids(context: Context) -> np.ndarray:

@@ -37,7 +37,12 @@ def builtin_objectives() -> dict[str, str]:
             continue
         module = importlib.import_module(f"objectives.{info.name}")
         for attr, value in vars(module).items():
-            if inspect.isclass(value) and issubclass(value, Objective) and value.name and value.__module__ == module.__name__:
+            if (
+                inspect.isclass(value)
+                and issubclass(value, Objective)
+                and value.name
+                and value.__module__ == module.__name__
+            ):
                 found[value.name] = f"{module.__name__}:{attr}"
     return found
 
@@ -89,5 +94,9 @@ def instantiate(objective_cls: type[Objective], tokenizer, spec) -> Objective:
     from platform.models import mask_token_id
 
     required = objective_cls.uses_mask_ratio or objective_cls.bidirectional
-    context = Context(tokenizer, ChatFormat.from_tokenizer(tokenizer, spec.model.system_prompt), mask_token_id(tokenizer, spec.model, required))
+    context = Context(
+        tokenizer,
+        ChatFormat.from_tokenizer(tokenizer, spec.model.system_prompt),
+        mask_token_id(tokenizer, spec.model, required),
+    )
     return objective_cls(context, objective_cls.Options(**spec.objective.options()))

@@ -2,9 +2,9 @@
 
 Why a base stage: a real LLM already knows how to answer questions and follow the masked
 reconstruction instruction; a model built from config knows nothing. So before any trial,
-the tiny model is trained on known entities: their documents (in each base objective's
-format: the objectives of the trial objective's ``BaseStage``, e.g. ``ar`` and ``masked_ar``), with their paraphrases in both orders by default,
-and, for a share of them, question/answer pairs. The paraphrases stand for what a pretrained
+the tiny model is trained on known entities: their documents (in the format of each
+objective of the trials' ``BaseStage``, e.g. ``ar`` and ``masked_ar``), with their paraphrases
+in both orders by default, and, for a share of them, question/answer pairs. The paraphrases stand for what a pretrained
 model brings: it has met what it knows in many phrasings, and that is what makes knowledge
 injected later answerable by questions at all (``docs/method.md`` has the measurements). It
 never sees a new entity. The result is cached on disk, keyed by everything that determines
@@ -86,7 +86,9 @@ def ensure_base_model(spec: ExperimentSpec, stage: BaseStage, log=print) -> Path
     def build(staging: Path) -> dict:
         return _build(spec, stage, staging, log)
 
-    return build_once(target, "base_report.json", build, lambda: log(f"[base] building the embedded base model (cached at {target})"))
+    return build_once(
+        target, "base_report.json", build, lambda: log(f"[base] building the embedded base model (cached at {target})")
+    )
 
 
 def _build(spec: ExperimentSpec, stage: BaseStage, out: Path, log) -> dict:
@@ -117,19 +119,26 @@ def _build(spec: ExperimentSpec, stage: BaseStage, out: Path, log) -> dict:
         if (epoch + 1) % 10 == 0 or epoch == epochs - 1:
             elapsed = time.time() - started
             left = elapsed / (epoch + 1) * (epochs - epoch - 1)
-            log(f"[base] epoch {epoch + 1}/{epochs} loss {float(total) / max(1, steps):.4f} elapsed {elapsed:.0f}s eta {left:.0f}s")
+            log(
+                f"[base] epoch {epoch + 1}/{epochs} loss {float(total) / max(1, steps):.4f} elapsed {elapsed:.0f}s "
+                f"eta {left:.0f}s"
+            )
 
     probe = world.base_probe_questions()
     answers = formats[0].generate(model, [q.question for q in probe], 24, 128)
     metrics = summarize(score_questions(probe, answers))
-    log(f"[base] known entities whose QA was never trained: forward {metrics['forward_acc']:.2f}, backward {metrics['backward_acc']:.2f}")
+    log(
+        f"[base] known entities whose QA was never trained: forward {metrics['forward_acc']:.2f}, backward "
+        f"{metrics['backward_acc']:.2f}"
+    )
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return {"family": stage.name, "probe": metrics, "seconds": round(time.time() - started, 1)}
 
 
-def epoch_samples(formats: list[Objective], documents: list, qa_pairs: list[tuple[list[int], list[int]]],
-                  rng: np.random.Generator) -> list[Sample]:
+def epoch_samples(
+    formats: list[Objective], documents: list, qa_pairs: list[tuple[list[int], list[int]]], rng: np.random.Generator
+) -> list[Sample]:
     """One epoch of the base stage: every QA pair (the first format's ``qa_sample``), then every
     known document in each format, each at its own mask ratio t ~ U(0.05, 0.95)."""
     samples = [formats[0].qa_sample(prompt, completion, rng) for prompt, completion in qa_pairs]

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 
-def build_once(target: Path, marker: str, build: Callable[[Path], dict[str, Any]], announce: Callable[[], None] = lambda: None) -> Path:
+def build_once(
+    target: Path, marker: str, build: Callable[[Path], dict[str, Any]], announce: Callable[[], None] = lambda: None
+) -> Path:
     """``target``, after ``build(staging)`` filled it (only if no finished copy exists).
 
     ``build`` returns a report written as ``marker`` (JSON) last; ``announce`` runs only

@@ -86,7 +86,8 @@ def check_cluster_fits(spec: ExperimentSpec, cluster: dict[str, float]) -> None:
         if needed > have:
             raise UserError(
                 f"a trial needs {needed:g} {resource} ({res.num_workers} workers x "
-                f"{res.cpus_per_worker if resource == 'CPU' else res.gpus_per_worker:g}) but the Ray cluster has {have:g}; "
+                f"{res.cpus_per_worker if resource == 'CPU' else res.gpus_per_worker:g}) but the Ray cluster has "
+                f"{have:g}; "
                 "lower resources.num_workers / cpus_per_worker / gpus_per_worker, or set KIP_SKIP_CAPACITY_CHECK=1 "
                 "on an autoscaling cluster",
                 where="resources",

@@ -20,7 +20,13 @@ MASKED_PASSAGE_INSTRUCTION = "Return the recovered masked passage."
 RECOVERED_PREFIX = "Here is the recovered text:\n\n"
 MASKED_ANSWER_INSTRUCTION = "Return the recovered masked answer."
 FACT_REQUEST = "Tell me a fact."
-INSTRUCTION_TEXTS = (MASKED_PASSAGE_INSTRUCTION, RECOVERED_PREFIX, MASKED_ANSWER_INSTRUCTION, FACT_REQUEST, "Question: Answer:")
+INSTRUCTION_TEXTS = (
+    MASKED_PASSAGE_INSTRUCTION,
+    RECOVERED_PREFIX,
+    MASKED_ANSWER_INSTRUCTION,
+    FACT_REQUEST,
+    "Question: Answer:",
+)
 
 _SENTINELS = tuple(f"\u2063SENTINEL{i}\u2063" for i in range(3))
 NO_SYSTEM_PROMPT = "none"
@@ -57,7 +63,9 @@ class ChatFormat:
                 return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
             except Exception as error:  # no template (a base model), or one that refuses this turn
                 where = "model.system_prompt" if messages[0]["role"] == "system" else "model.path"
-                raise UserError(f"the tokenizer's chat template cannot render this conversation: {first_line(error)}", where=where) from None
+                raise UserError(
+                    f"the tokenizer's chat template cannot render this conversation: {first_line(error)}", where=where
+                ) from None
 
         before_user, after_user = render([user], True).split(first)
         end_of_turn = render([user, assistant], False).split(second)[1]
@@ -108,6 +116,8 @@ def prompt_ids(tokenizer: PreTrainedTokenizerBase, chat: ChatFormat, question: s
     return [*chat.user_prefix, *encode_text(tokenizer, question), *chat.assistant_header]
 
 
-def qa_ids(tokenizer: PreTrainedTokenizerBase, chat: ChatFormat, question: str, answer: str) -> tuple[list[int], list[int]]:
+def qa_ids(
+    tokenizer: PreTrainedTokenizerBase, chat: ChatFormat, question: str, answer: str
+) -> tuple[list[int], list[int]]:
     """(prompt, completion) ids of a supervised QA pair; the completion ends the turn."""
     return prompt_ids(tokenizer, chat, question), [*encode_text(tokenizer, answer), *chat.end_of_turn]

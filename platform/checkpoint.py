@@ -46,7 +46,11 @@ def save(engine: Engine, directory: Path, state: LoopState, rank: int) -> bool:
         return False  # DDP replicas are identical: rank 0's copy is the checkpoint
     engine.module.save_pretrained(directory)
     torch.save(
-        {"optimizer": engine.optimizer.state_dict(), "scheduler": engine.scheduler.state_dict(), "rng": torch.get_rng_state()},
+        {
+            "optimizer": engine.optimizer.state_dict(),
+            "scheduler": engine.scheduler.state_dict(),
+            "rng": torch.get_rng_state(),
+        },
         directory / "training_state.pt",
     )
     (directory / STATE_FILE).write_text(json.dumps(asdict(state)))

@@ -30,7 +30,18 @@ from typing import Any
 
 from platform import REPO_ROOT
 
-RUNTIME_EXCLUDES = [".venv/", "venv/", ".git/", "results/", "reports/", "mlflow.db", "mlruns/", "*.pyc", "__pycache__/", ".cache/"]
+RUNTIME_EXCLUDES = [
+    ".venv/",
+    "venv/",
+    ".git/",
+    "results/",
+    "reports/",
+    "mlflow.db",
+    "mlruns/",
+    "*.pyc",
+    "__pycache__/",
+    ".cache/",
+]
 LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 _watchdog: subprocess.Popen | None = None
@@ -134,5 +145,9 @@ def _start_watchdog() -> None:
     global _watchdog
     _watchdog = subprocess.Popen(
         [sys.executable, "-m", "platform.watchdog", str(os.getpid())],
-        cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=REPO_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )  # no output of its own: a caller reading the driver's stdout to its end must not wait for it

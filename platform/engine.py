@@ -28,7 +28,9 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[s
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def lr_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup_ratio: float) -> torch.optim.lr_scheduler.LambdaLR:
+def lr_schedule(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup_ratio: float
+) -> torch.optim.lr_scheduler.LambdaLR:
     """The platform's learning-rate schedule on ``optimizer``, stepped after every optimizer step."""
     return torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_constant(total_steps, warmup_ratio))
 
@@ -68,7 +70,12 @@ def deepspeed_config(spec: ExperimentSpec, micro_batch: int, total_steps: int) -
         "zero_optimization": zero,
         "optimizer": {
             "type": "AdamW",
-            "params": {"lr": train.lr, "betas": list(train.betas), "weight_decay": train.weight_decay, "torch_adam": True},
+            "params": {
+                "lr": train.lr,
+                "betas": list(train.betas),
+                "weight_decay": train.weight_decay,
+                "torch_adam": True,
+            },
         },
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,
@@ -157,7 +164,9 @@ def build_optimizer(model: torch.nn.Module, train: TrainSpec) -> torch.optim.Ada
     )
 
 
-def build_engine(spec: ExperimentSpec, model: torch.nn.Module, total_steps: int, micro_batch: int, prepare_model) -> Engine:
+def build_engine(
+    spec: ExperimentSpec, model: torch.nn.Module, total_steps: int, micro_batch: int, prepare_model
+) -> Engine:
     """Wrap the model for the spec's strategy; ``prepare_model`` places it (Ray Train's
     ``prepare_model`` on a worker: device and DDP; ``.to(device)`` in a trial's own process)."""
     if spec.resources.strategy == "deepspeed":
@@ -165,7 +174,9 @@ def build_engine(spec: ExperimentSpec, model: torch.nn.Module, total_steps: int,
 
         config = deepspeed_config(spec, micro_batch, total_steps)
         engine, optimizer, _, scheduler = deepspeed.initialize(
-            model=model, model_parameters=parameter_groups(model, spec.train.weight_decay), config=config,
+            model=model,
+            model_parameters=parameter_groups(model, spec.train.weight_decay),
+            config=config,
             lr_scheduler=lambda optimizer: lr_schedule(optimizer, total_steps, spec.train.warmup_ratio),
         )
         return Engine(engine, engine.module, optimizer, scheduler, spec.train.grad_clip, deepspeed=True)
@@ -174,7 +185,14 @@ def build_engine(spec: ExperimentSpec, model: torch.nn.Module, total_steps: int,
     optimizer = build_optimizer(model, spec.train)
     scheduler = lr_schedule(optimizer, total_steps, spec.train.warmup_ratio)
     autocast = torch.bfloat16 if spec.model.dtype == "bfloat16" else None
-    return Engine(wrapped, getattr(wrapped, "module", wrapped), optimizer, scheduler, spec.train.grad_clip, autocast_dtype=autocast)
+    return Engine(
+        wrapped,
+        getattr(wrapped, "module", wrapped),
+        optimizer,
+        scheduler,
+        spec.train.grad_clip,
+        autocast_dtype=autocast,
+    )
 
 
 def weights_dtype(spec: ExperimentSpec) -> str:

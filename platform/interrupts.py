@@ -49,8 +49,11 @@ class GracefulInterrupt:
         self.requested = True
         self.requested_at = time.time()
         # os.write, not print: a signal handler may interrupt a print to the same stream
-        os.write(2, b"\n[sweep] Ctrl-C: stopping; Tune saves its state and finished trials are kept "
-                    b"(Ctrl-C again to quit at once)\n")
+        os.write(
+            2,
+            b"\n[sweep] Ctrl-C: stopping; Tune saves its state and finished trials are kept "
+            b"(Ctrl-C again to quit at once)\n",
+        )
         os.kill(os.getpid(), signal.SIGUSR1)
 
     def __exit__(self, *exc_info) -> None:

@@ -47,7 +47,9 @@ def build_word_tokenizer(texts: list[str]) -> PreTrainedTokenizerFast:
     specials = list(SPECIAL_TOKENS.values()) + ROLE_TOKENS
     raw = Tokenizer(models.WordLevel(unk_token=SPECIAL_TOKENS["unk_token"]))
     # Digits are split so any number is representable; the decoder joins them back ("1 2" -> "12").
-    raw.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True)])
+    raw.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True)]
+    )
     raw.decoder = decoders.Sequence(
         [decoders.WordPiece(prefix=" ", cleanup=False), decoders.Fuse(), decoders.Replace(Regex(r"(?<=\d) (?=\d)"), "")]
     )
@@ -109,10 +111,15 @@ BIDIRECTIONAL_MODEL_TYPES = frozenset({"llada"})
 
 def is_bidirectional_checkpoint(config) -> bool:
     """Whether a checkpoint was trained without a causal mask (a diffusion LM), from its config."""
-    return bool(getattr(config, "bidirectional", False)) or getattr(config, "model_type", None) in BIDIRECTIONAL_MODEL_TYPES
+    return (
+        bool(getattr(config, "bidirectional", False))
+        or getattr(config, "model_type", None) in BIDIRECTIONAL_MODEL_TYPES
+    )
 
 
-def load_pretrained(path: str, spec: ModelSpec, dtype_name: str | None = None) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
+def load_pretrained(
+    path: str, spec: ModelSpec, dtype_name: str | None = None
+) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
     """Load a checkpoint directory or hub id; remote code runs only if the spec asks for it.
 
     Weights in ``dtype_name`` (default: ``spec.dtype``). A remote-code model that registers
@@ -126,7 +133,9 @@ def load_pretrained(path: str, spec: ModelSpec, dtype_name: str | None = None) -
         except ValueError as error:  # "Unrecognized configuration class ... for AutoModelForCausalLM"
             if not (spec.trust_remote_code and "AutoModelForCausalLM" in str(error)):
                 raise
-            model = AutoModel.from_pretrained(path, trust_remote_code=spec.trust_remote_code, dtype=dtype)  # its own code, LM head included
+            model = AutoModel.from_pretrained(
+                path, trust_remote_code=spec.trust_remote_code, dtype=dtype
+            )  # its own code, LM head included
     except (OSError, ValueError) as error:
         raise UserError(f"cannot load model: {first_line(error)}", where=f"model.path ({path})") from None
     return tokenizer, model
@@ -168,11 +177,16 @@ def attention_mask_for(model: PreTrainedModel, padding_mask: torch.Tensor) -> to
     if not getattr(model.config, "bidirectional", False) or not type(model).__module__.startswith("transformers."):
         return padding_mask
     keep = padding_mask.bool()
-    return (keep[:, None, None, :] & keep[:, None, :, None]) | torch.eye(keep.shape[1], dtype=torch.bool, device=keep.device)[None, None]
+    return (keep[:, None, None, :] & keep[:, None, :, None]) | torch.eye(
+        keep.shape[1], dtype=torch.bool, device=keep.device
+    )[None, None]
 
 
 def model_inputs(
-    model: PreTrainedModel, input_ids: torch.Tensor, padding_mask: torch.Tensor, position_ids: torch.Tensor | None = None
+    model: PreTrainedModel,
+    input_ids: torch.Tensor,
+    padding_mask: torch.Tensor,
+    position_ids: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor | bool]:
     """Keyword arguments of one forward call, limited to what the model's ``forward`` takes.
 

@@ -42,4 +42,8 @@ def state_dir() -> Path:
 def cache_dir() -> Path:
     """Base models built from config, shared by every sweep (``$KIP_CACHE_DIR`` overrides)."""
     configured = os.environ.get("KIP_CACHE_DIR")
-    return Path(configured).expanduser().resolve() if configured else Path.home() / ".cache" / "knowledge-injection-platform"
+    return (
+        Path(configured).expanduser().resolve()
+        if configured
+        else Path.home() / ".cache" / "knowledge-injection-platform"
+    )

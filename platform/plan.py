@@ -84,7 +84,9 @@ def applies(spec: ExperimentSpec, refs: dict[str, str]):
     return check
 
 
-def validate_trials(spec: ExperimentSpec, source: str) -> tuple[list[dict[str, Any]], dict[str, str], list[ExperimentSpec]]:
+def validate_trials(
+    spec: ExperimentSpec, source: str
+) -> tuple[list[dict[str, Any]], dict[str, str], list[ExperimentSpec]]:
     """Resolve every grid cell (at both ends of each searched range) and every objective.
 
     Returns the cells, the objective references by name, and every resolved cell spec.
@@ -100,7 +102,11 @@ def validate_trials(spec: ExperimentSpec, source: str) -> tuple[list[dict[str, A
         for end in ("low", "high"):
             probe = dict(cell)
             for key, param in spec.search.parameters.items():
-                probe[key] = param.values[0] if param.type == "choice" else (int(getattr(param, end)) if param.type == "int" else getattr(param, end))
+                probe[key] = (
+                    param.values[0]
+                    if param.type == "choice"
+                    else (int(getattr(param, end)) if param.type == "int" else getattr(param, end))
+                )
             resolved = apply_overrides(spec, probe, f"{source} (grid cell {cell or '{}'})")
             names.add(resolved.objective.name)
             resolved_specs.append(resolved)
@@ -116,9 +122,11 @@ def check_sweep_wide(spec: ExperimentSpec, cells: list[dict[str, Any]], source: 
     searched = [*(key for cell in cells for key in cell), *spec.search.parameters]
     fixed = sorted({key for key in searched if key.startswith("model.base_pretrain")})
     if fixed:
-        raise UserError(f"{source}: search varies {', '.join(fixed)}, but the base stage is built once per sweep for "
-                        "every trial: set model.base_pretrain at the top of the spec (one sweep per base recipe)",
-                        where="search")
+        raise UserError(
+            f"{source}: search varies {', '.join(fixed)}, but the base stage is built once per sweep for "
+            "every trial: set model.base_pretrain at the top of the spec (one sweep per base recipe)",
+            where="search",
+        )
 
 
 def check_objective_options(spec: ExperimentSpec, reference: str, source: str) -> None:
@@ -130,7 +138,9 @@ def check_objective_options(spec: ExperimentSpec, reference: str, source: str) -
     try:
         load_reference(reference).Options(**spec.objective.options())
     except ValidationError as error:
-        raise UserError(format_validation_error(error, source).replace(f"{source}: ", f"{source}: objective.")) from None
+        raise UserError(
+            format_validation_error(error, source).replace(f"{source}: ", f"{source}: objective.")
+        ) from None
 
 
 def prepare_pretrained(spec: ExperimentSpec) -> str | None:
@@ -150,6 +160,7 @@ def make_plan(args: argparse.Namespace, *, spec_only: bool = False) -> SweepPlan
     """Run every check before work (the module docstring has the order); ``spec_only`` stops
     after the spec, for a spec whose data, model and GPUs exist only on its cluster."""
     from platform.search import GridCrossSearcher
+
     spec = load_spec(args.spec, parse_overrides(args.set))
     cells, refs, cell_specs = validate_trials(spec, args.spec)
     searcher = GridCrossSearcher(spec.search, applies(spec, refs), seed=spec.train.seed)
@@ -185,7 +196,10 @@ def check_files(cell_specs: list[ExperimentSpec], refs: dict[str, str]) -> dict[
         from platform.spec import HUB_ID
 
         if not HUB_ID.match(model.path or ""):  # a hub id is looked up by the model stage (cache, or download)
-            raise UserError("no such directory (relative paths are relative to the spec file's folder)", where=f"model.path ({model.path})")
+            raise UserError(
+                "no such directory (relative paths are relative to the spec file's folder)",
+                where=f"model.path ({model.path})",
+            )
     return corpora
 
 
@@ -237,21 +251,30 @@ def dry_run_report(plan: SweepPlan, identifier: str) -> str:
     lines.append(f"objectives: {', '.join(f'{k} -> {v}' for k, v in plan.refs.items())}")
     for cell in plan.cells:
         searched = ", ".join(f"{k}~{p.type}" for k, p in spec.search.parameters.items())
-        lines.append(f"  cell {cell or '{}'}" + (f" x {spec.search.samples_per_cell} samples of ({searched})" if searched else ""))
+        lines.append(
+            f"  cell {cell or '{}'}"
+            + (f" x {spec.search.samples_per_cell} samples of ({searched})" if searched else "")
+        )
     for label, corpus in plan.corpora.items():
         lines.append(f"data ({label}): {len(corpus.documents)} documents, {len(corpus.questions)} questions")
         for (group, task), count in sorted(_questions_by_group(corpus).items()):
             lines.append(f"  {group}/{task}: {count} questions")
         if corpus.train_problems or corpus.test_problems:
-            lines.append(f"  math: {len(corpus.train_problems)} training problems, {len(corpus.test_problems)} test problems")
+            lines.append(
+                f"  math: {len(corpus.train_problems)} training problems, {len(corpus.test_problems)} test problems"
+            )
     model = spec.model
     where = plan.pretrained or "built from spec.model.tiny, with a cached base stage per family"
     lines.append(f"model: {model.source} ({where})")
     res = spec.resources
-    lines.append(f"per trial: {res.num_workers} worker(s) x {res.cpus_per_worker} CPU, {res.gpus_per_worker} GPU, strategy {res.strategy}")
+    lines.append(
+        f"per trial: {res.num_workers} worker(s) x {res.cpus_per_worker} CPU, {res.gpus_per_worker} GPU, strategy "
+        f"{res.strategy}"
+    )
     if plan.parameters:
         lines.append(
-            f"model size: ~{_count(plan.parameters)} parameters; estimated {memory_per_worker_gb(spec, plan.parameters):.1f} GB "
+            f"model size: ~{_count(plan.parameters)} parameters; estimated "
+            f"{memory_per_worker_gb(spec, plan.parameters):.1f} GB "
             "per worker for weights, gradients and optimizer states (activations not included)"
         )
     if plan.cluster:
@@ -259,7 +282,10 @@ def dry_run_report(plan: SweepPlan, identifier: str) -> str:
         lines.append(f"resources: {plan.cluster_kind}: {have}; storage {plan.storage}")
     if plan.tracking:
         lines.append(f"MLflow: {plan.tracking.shown} answers (experiment {spec.tracking.experiment!r})")
-    lines.append(f"strategy config (warm-up steps are {spec.train.warmup_ratio:.0%} of each trial's steps, known once its data is loaded):")
+    lines.append(
+        f"strategy config (warm-up steps are {spec.train.warmup_ratio:.0%} of each trial's steps, known once its "
+        "data is loaded):"
+    )
     lines.append(describe(spec, spec.train.batch_size // res.num_workers, total_steps=0))
     return "\n".join(lines)
 

@@ -85,11 +85,17 @@ def check_mask_token_unused(objective: Objective, examples: Iterable[Example], c
     token = tokenizer.convert_ids_to_tokens(mask_id)
     where = "model.mask_token"
     chat = context.chat
-    if mask_id in (*chat.user_prefix, *chat.assistant_header, *chat.end_of_turn) or token in (tokenizer.chat_template or ""):
-        raise UserError(f"the mask token {token!r} occurs in the chat template's own text; name another reserved token", where=where)
+    if mask_id in (*chat.user_prefix, *chat.assistant_header, *chat.end_of_turn) or token in (
+        tokenizer.chat_template or ""
+    ):
+        raise UserError(
+            f"the mask token {token!r} occurs in the chat template's own text; name another reserved token", where=where
+        )
     for text in INSTRUCTION_TEXTS:
         if mask_id in encode_text(tokenizer, text):
-            raise UserError(f"the mask token {token!r} occurs in the instruction {text!r}; name another reserved token", where=where)
+            raise UserError(
+                f"the mask token {token!r} occurs in the instruction {text!r}; name another reserved token", where=where
+            )
     for example in examples:
         if mask_id in example.ids or mask_id in example.context:
             shown = tokenizer.decode([*example.context, *example.ids])[:80]

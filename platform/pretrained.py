@@ -86,7 +86,9 @@ def ensure_converted(gguf: Path, log=print) -> Path:
     target = converted_path(gguf, digest)
 
     def announce() -> None:
-        log(f"[model] converting {gguf.name} to a Hugging Face directory (one time, about a minute; cached at {target})")
+        log(
+            f"[model] converting {gguf.name} to a Hugging Face directory (one time, about a minute; cached at {target})"
+        )
 
     return build_once(target, REPORT, lambda staging: {**convert_gguf(gguf, staging), "sha256": digest}, announce)
 

@@ -59,7 +59,8 @@ class CompactProgress(Callback):
             self.remaining[trial.trial_id] = elapsed / epoch * (epochs - epoch)
             self.durations[trial.trial_id] = elapsed / epoch * epochs
             print(
-                f"[sweep] {self._label(trial)}  epoch {epoch:>4}/{epochs}  {accuracy}  loss {result.get('loss', float('nan')):.3f}  "
+                f"[sweep] {self._label(trial)}  epoch {epoch:>4}/{epochs}  {accuracy}  loss "
+                f"{result.get('loss', float('nan')):.3f}  "
                 f"best {self.best[trial.trial_id]:.2f}  trial eta {_duration(self.remaining[trial.trial_id])}"
                 f"  sweep eta {_duration(self._sweep_eta(trials))}",
                 flush=True,
@@ -80,8 +81,11 @@ class CompactProgress(Callback):
         before = self.queued.get(trial.trial_id, 0)
         self.queued[trial.trial_id] = queued
         if queued and not before:
-            print(f"[sweep] {self._label(trial)}  MLflow store unreachable: {queued} record(s) queued, "
-                  "training goes on and retries each evaluation", flush=True)
+            print(
+                f"[sweep] {self._label(trial)}  MLflow store unreachable: {queued} record(s) queued, "
+                "training goes on and retries each evaluation",
+                flush=True,
+            )
         elif before and not queued:
             print(f"[sweep] {self._label(trial)}  MLflow store reachable again: queued records sent", flush=True)
 
@@ -95,22 +99,39 @@ class CompactProgress(Callback):
         self.remaining.pop(trial.trial_id, None)
         if trial.last_result.get("wall_time"):
             self.durations[trial.trial_id] = trial.last_result["wall_time"]
-        print(f"[sweep] done   {self._label(trial)}  ({self._finished(trials, trial)}/{self.total} trials, {time.time() - self.started:.0f}s)", flush=True)
+        print(
+            f"[sweep] done   {self._label(trial)}  ({self._finished(trials, trial)}/{self.total} trials, "
+            f"{time.time() - self.started:.0f}s)",
+            flush=True,
+        )
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info: Any) -> None:
-        print(f"[sweep] FAILED {self._label(trial)}  ({self._finished(trials, trial)}/{self.total} trials): "
-              f"{error_summary(trial.local_path)} (details: {trial.local_path}/error.txt)", flush=True)
+        print(
+            f"[sweep] FAILED {self._label(trial)}  ({self._finished(trials, trial)}/{self.total} trials): "
+            f"{error_summary(trial.local_path)} (details: {trial.local_path}/error.txt)",
+            flush=True,
+        )
 
 
 def _duration(seconds: float) -> str:
     seconds = max(0, round(seconds))
-    return f"{seconds}s" if seconds < 120 else f"{seconds // 60}m{seconds % 60:02d}s" if seconds < 7200 else f"{seconds / 3600:.1f}h"
+    return (
+        f"{seconds}s"
+        if seconds < 120
+        else f"{seconds // 60}m{seconds % 60:02d}s"
+        if seconds < 7200
+        else f"{seconds / 3600:.1f}h"
+    )
 
 
 def error_summary(trial_dir: str) -> str:
     """The failed trial's own exception line, from the traceback Tune saved (``error.txt``)."""
     try:
-        lines = [line.strip() for line in Path(trial_dir, "error.txt").read_text(errors="replace").splitlines() if line.strip()]
+        lines = [
+            line.strip()
+            for line in Path(trial_dir, "error.txt").read_text(errors="replace").splitlines()
+            if line.strip()
+        ]
     except OSError:
         return "error"
     causes = [line for line in lines if re.match(r"^[\w.]+(Error|Exception|Unavailable|Interrupt)\b", line)]

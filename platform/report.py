@@ -39,10 +39,14 @@ def trial_runs(tracking: Tracking, target: str) -> tuple[list, str | None, str]:
     client = tracking.client()
     experiments = client.search_experiments()
     for experiment in experiments:
-        parents = client.search_runs([experiment.experiment_id], filter_string=f"tags.sweep_id = '{target}' and tags.kind = 'sweep'")
+        parents = client.search_runs(
+            [experiment.experiment_id], filter_string=f"tags.sweep_id = '{target}' and tags.kind = 'sweep'"
+        )
         if parents:
             parent = parents[0].info.run_id
-            runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'")
+            runs = client.search_runs(
+                [experiment.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'"
+            )
             return runs, parent, experiment.experiment_id
     experiment = client.get_experiment_by_name(target)
     if experiment is None:
@@ -62,8 +66,16 @@ def histories(tracking: Tracking, runs: list) -> pd.DataFrame:
             for point in client.get_metric_history(run.info.run_id, metric):
                 per_epoch.setdefault(point.step, {})[metric] = point.value
         for epoch, values in per_epoch.items():
-            rows.append({"run_id": run.info.run_id, "status": run.info.status, "epoch": epoch, **values, **run.data.params,
-                         "paraphrases": run.data.tags.get("paraphrases", "")})
+            rows.append(
+                {
+                    "run_id": run.info.run_id,
+                    "status": run.info.status,
+                    "epoch": epoch,
+                    **values,
+                    **run.data.params,
+                    "paraphrases": run.data.tags.get("paraphrases", ""),
+                }
+            )
     if not rows:
         raise UserError("the selected runs have no evaluated epochs yet")
     frame = pd.DataFrame(rows)
@@ -90,9 +102,12 @@ def aggregate(best: pd.DataFrame) -> pd.DataFrame:
             best[key] = numeric
     grouped = best.groupby(keys, dropna=False)
     table = grouped.agg(
-        forward_mean=("forward_acc", "mean"), forward_std=("forward_acc", "std"),
-        backward_mean=("backward_acc", "mean"), backward_std=("backward_acc", "std"),
-        best_epoch=("epoch", "median"), n=("run_id", "count"),
+        forward_mean=("forward_acc", "mean"),
+        forward_std=("forward_acc", "std"),
+        backward_mean=("backward_acc", "mean"),
+        backward_std=("backward_acc", "std"),
+        best_epoch=("epoch", "median"),
+        n=("run_id", "count"),
     ).reset_index()
     return table.fillna({"forward_std": 0.0, "backward_std": 0.0})
 
@@ -133,7 +148,10 @@ def figures(history: pd.DataFrame, best: pd.DataFrame, out: Path) -> list[Path]:
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=8)
     written.append(_save(fig, out / "accuracy_vs_epoch.png"))
-    for param, name, log in (("train.lr", "accuracy_vs_lr.png", True), ("objective.mask_ratio.value", "accuracy_vs_mask_ratio.png", False)):
+    for param, name, log in (
+        ("train.lr", "accuracy_vs_lr.png", True),
+        ("objective.mask_ratio.value", "accuracy_vs_mask_ratio.png", False),
+    ):
         if param in best and best[param].nunique() > 1:
             fig, ax = plt.subplots(figsize=(6, 4))
             for objective, group in best.groupby("objective.name"):
@@ -163,7 +181,9 @@ def selected_on(runs: list) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m platform.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("target", help="a sweep id (e.g. lr-8c4bb22f) or an MLflow experiment name")
-    parser.add_argument("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or the local one)")
+    parser.add_argument(
+        "--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or the local one)"
+    )
     parser.add_argument("--out", default=None, help="output directory (default: <state dir>/reports/<target>)")
     return parser.parse_args(argv)
 

@@ -15,7 +15,19 @@ import pandas as pd
 from platform.run_names import trial_name
 from platform.selection import best_epoch, selection_column
 
-COLUMNS = ["trial", "objective", "settings", "lr", "seed", "forward_acc", "backward_acc", "mean_acc", "best_epoch", "wall_time_s", "status"]
+COLUMNS = [
+    "trial",
+    "objective",
+    "settings",
+    "lr",
+    "seed",
+    "forward_acc",
+    "backward_acc",
+    "mean_acc",
+    "best_epoch",
+    "wall_time_s",
+    "status",
+]
 
 
 @dataclass
@@ -28,6 +40,7 @@ class ResultsTable:
 
 def markdown(frame: pd.DataFrame) -> str:
     """A GitHub-style table without extra dependencies."""
+
     def cell(value) -> str:
         if isinstance(value, float):
             return f"{value:.2e}" if 0 < abs(value) < 1e-2 else f"{value:.3f}" if abs(value) < 10 else f"{value:.0f}"
@@ -58,21 +71,35 @@ def results_table(results, spec, interrupted: set[str] | frozenset[str] = frozen
         config = {**defaults, **(result.config or {})}
         history = result.metrics_dataframe
         best = best_epoch(history)
-        rows.append({
-            "trial": Path(result.path).name,
-            "objective": config["objective.name"],
-            "settings": trial_name({k: v for k, v in config.items() if k not in SHOWN}) if set(config) - SHOWN else "",
-            "lr": config["train.lr"],
-            "seed": config["train.seed"],
-            "forward_acc": float(best.get("forward_acc", float("nan"))) if best is not None else float("nan"),
-            "backward_acc": float(best.get("backward_acc", float("nan"))) if best is not None else float("nan"),
-            "mean_acc": float(best.get("mean_acc", float("nan"))) if best is not None else float("nan"),
-            "selection_acc": float(best[selection_column(history)]) if best is not None else float("nan"),
-            "best_epoch": int(best["epoch"]) if best is not None else -1,
-            "wall_time_s": float(history["wall_time"].max()) if history is not None and "wall_time" in history else float("nan"),
-            "status": "interrupted" if Path(result.path).name in interrupted else "error" if result.error else status.get(Path(result.path).name, "ok"),
-        })
-    frame = pd.DataFrame(rows, columns=[*COLUMNS, "selection_acc"]).sort_values(["objective", "lr"], kind="stable").reset_index(drop=True)
+        rows.append(
+            {
+                "trial": Path(result.path).name,
+                "objective": config["objective.name"],
+                "settings": trial_name({k: v for k, v in config.items() if k not in SHOWN})
+                if set(config) - SHOWN
+                else "",
+                "lr": config["train.lr"],
+                "seed": config["train.seed"],
+                "forward_acc": float(best.get("forward_acc", float("nan"))) if best is not None else float("nan"),
+                "backward_acc": float(best.get("backward_acc", float("nan"))) if best is not None else float("nan"),
+                "mean_acc": float(best.get("mean_acc", float("nan"))) if best is not None else float("nan"),
+                "selection_acc": float(best[selection_column(history)]) if best is not None else float("nan"),
+                "best_epoch": int(best["epoch"]) if best is not None else -1,
+                "wall_time_s": float(history["wall_time"].max())
+                if history is not None and "wall_time" in history
+                else float("nan"),
+                "status": "interrupted"
+                if Path(result.path).name in interrupted
+                else "error"
+                if result.error
+                else status.get(Path(result.path).name, "ok"),
+            }
+        )
+    frame = (
+        pd.DataFrame(rows, columns=[*COLUMNS, "selection_acc"])
+        .sort_values(["objective", "lr"], kind="stable")
+        .reset_index(drop=True)
+    )
     return ResultsTable(frame)
 
 

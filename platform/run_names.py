@@ -17,7 +17,11 @@ def trial_name(overrides: dict[str, Any]) -> str:
     for key, value in sorted(overrides.items()):
         if key == "objective.name":
             continue
-        shown = (f"{value:.2e}" if value and abs(value) < 1e-2 else f"{value:g}") if isinstance(value, float) else str(value)
+        shown = (
+            (f"{value:.2e}" if value and abs(value) < 1e-2 else f"{value:g}")
+            if isinstance(value, float)
+            else str(value)
+        )
         tail = key.rsplit(".", 1)[-1]
         parts.append(f"{tail if tails.count(tail) == 1 else key}={shown}")
     return " ".join(parts) or "trial"

@@ -330,13 +330,17 @@ class ResourcesSpec(_Strict):
     @model_validator(mode="after")
     def _trial_process_is_one_plain_worker(self) -> ResourcesSpec:
         if self.runner == "trial_process" and (self.num_workers > 1 or self.strategy == "deepspeed"):
-            raise ValueError("runner 'trial_process' trains one worker without DeepSpeed: use 'auto' or 'ray_train' "
-                             "for num_workers > 1 or strategy deepspeed")
+            raise ValueError(
+                "runner 'trial_process' trains one worker without DeepSpeed: use 'auto' or 'ray_train' "
+                "for num_workers > 1 or strategy deepspeed"
+            )
         return self
 
     def in_trial_process(self) -> bool:
         """True when the trial trains in its own process (see ``runner``)."""
-        return self.runner == "trial_process" or (self.runner == "auto" and self.num_workers == 1 and self.strategy == "ddp")
+        return self.runner == "trial_process" or (
+            self.runner == "auto" and self.num_workers == 1 and self.strategy == "ddp"
+        )
 
 
 class CheckpointSpec(_Strict):
@@ -374,7 +378,8 @@ class ExperimentSpec(_Strict):
         outside = [e for e in self.eval.epochs or [] if not 0 <= e <= self.train.epochs]
         if outside:
             raise ValueError(
-                f"eval.epochs {outside} outside the run: epochs are 0 (before training) to train.epochs ({self.train.epochs})"
+                f"eval.epochs {outside} outside the run: epochs are 0 (before training) to train.epochs "
+                f"({self.train.epochs})"
             )
         return self
 
@@ -423,7 +428,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except (ValueError, RecursionError) as error:  # e.g. an integer of 100,000 digits
         raise UserError(f"invalid YAML value: {str(error)[:200]}", where=str(path)) from None
     if data is None:
-        raise UserError("the spec file is empty; write at least 'base: defaults.yaml' or the fields to set", where=str(path))
+        raise UserError(
+            "the spec file is empty; write at least 'base: defaults.yaml' or the fields to set", where=str(path)
+        )
     if not isinstance(data, dict):
         raise UserError(f"expected a mapping at the top level, got {type(data).__name__}", where=str(path))
     return data

@@ -44,7 +44,8 @@ def check_storage(storage: Path, spec: ExperimentSpec, trials: int, params: floa
     free = shutil.disk_usage(storage).free
     if needed > free:
         raise UserError(
-            f"{storage} has {free / 2**20:,.0f} MiB free but this sweep's checkpoints need about {needed / 2**20:,.0f} MiB "
+            f"{storage} has {free / 2**20:,.0f} MiB free but this sweep's checkpoints need about "
+            f"{needed / 2**20:,.0f} MiB "
             f"({trials} trials x up to {spec.checkpoint.keep + 1} checkpoints x {CHECKPOINT_COPIES} x the weights); "
             "free space, lower checkpoint.keep, set checkpoint.enabled: false, or pass --storage",
             where=where,
@@ -102,6 +103,7 @@ def check_resumable(experiment: Path) -> None:
         except (OSError, ValueError) as error:
             raise UserError(
                 f"the sweep's saved state is damaged ({path.name}: {error}; was the disk full?). Its finished "
-                "trials stay in MLflow and their results in this folder; run the command again with --fresh to start over",
+                "trials stay in MLflow and their results in this folder; run the command again with --fresh to "
+                "start over",
                 where=str(experiment),
             ) from None

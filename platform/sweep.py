@@ -34,15 +34,28 @@ from platform.tracking import Tracking, browse_hint
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m platform.sweep", description=__doc__.split("\n\n")[0])
     parser.add_argument("spec", help="the experiment spec (YAML)")
-    parser.add_argument("--dry-run", action="store_true", help="run every check the run runs (spec, data, model, resources, "
-                        "MLflow), print the trials and what was found, train nothing")
-    parser.add_argument("--spec-only", action="store_true", help="with --dry-run: check the spec alone (for a spec whose data, "
-                        "model and GPUs exist only on its cluster)")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="run every check the run runs (spec, data, model, resources, "
+        "MLflow), print the trials and what was found, train nothing",
+    )
+    parser.add_argument(
+        "--spec-only",
+        action="store_true",
+        help="with --dry-run: check the spec alone (for a spec whose data, model and GPUs exist only on its cluster)",
+    )
     parser.add_argument("--fresh", action="store_true", help="ignore a previous run of this sweep and start over")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec field by dotted path")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec field by dotted path"
+    )
     parser.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or a local cluster)")
     parser.add_argument("--verbose", action="store_true", help="show Ray's, Tune's and MLflow's own log lines too")
-    parser.add_argument("--storage", default=None, help="where Tune keeps trial state (default: <state dir>/results, see platform/paths.py)")
+    parser.add_argument(
+        "--storage",
+        default=None,
+        help="where Tune keeps trial state (default: <state dir>/results, see platform/paths.py)",
+    )
     return parser.parse_args(argv)
 
 
@@ -80,8 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     identifier = sweep_id(spec, model_dirs)
     documents = sum(len(c.documents) for c in plan.corpora.values())
     questions = sum(len(c.questions) for c in plan.corpora.values())
-    print(f"[sweep] {identifier}: {searcher.total_trials} trials, {documents} documents, {questions} questions; "
-          f"MLflow {tracking.shown} (experiment {spec.tracking.experiment!r})", flush=True)
+    print(
+        f"[sweep] {identifier}: {searcher.total_trials} trials, {documents} documents, {questions} questions; "
+        f"MLflow {tracking.shown} (experiment {spec.tracking.experiment!r})",
+        flush=True,
+    )
     sweep = Sweep(spec, searcher, refs, model_dirs, identifier, plan.storage, tracking, experiment_id)
     with sweep_lock(plan.storage / ".locks" / identifier):
         return run_sweep(sweep, address=args.address, fresh=args.fresh)
@@ -114,11 +130,15 @@ def run_sweep(sweep: Sweep, address: str | None, fresh: bool) -> int:
     """Ray, the sweep's MLflow run, the Tuner, and the results table (the driver owns the sweep)."""
     spec, tracking, experiment_id, storage = sweep.spec, sweep.tracking, sweep.experiment_id, str(sweep.storage)
     init_ray(address)
-    parent = tracking.start_sweep_run(experiment_id, sweep.identifier, sweep.identifier, spec.model_dump(mode="json"), fresh=fresh)
+    parent = tracking.start_sweep_run(
+        experiment_id, sweep.identifier, sweep.identifier, spec.model_dump(mode="json"), fresh=fresh
+    )
     from platform.storage import out_of_space
     from platform.trial import SweepContext
 
-    context = SweepContext(spec, sweep.identifier, sweep.model_dirs, sweep.refs, tracking, experiment_id, parent, storage)
+    context = SweepContext(
+        spec, sweep.identifier, sweep.model_dirs, sweep.refs, tracking, experiment_id, parent, storage
+    )
     started = time.time()
     from platform.interrupts import GracefulInterrupt
 
@@ -133,15 +153,23 @@ def run_sweep(sweep: Sweep, address: str | None, fresh: bool) -> int:
         tracking.end_run(parent, "FAILED")
         if isinstance(error, Exception) and out_of_space(sweep.storage, error):
             with contextlib.suppress(ServiceUnavailable):  # the store is elsewhere, but may be down too
-                tracking.fail_running_trials(experiment_id, parent, f"No space left on device in {storage} (the sweep stopped)")
-            print(f"\nerror: {storage} ran out of space during the sweep. Trials that failed are marked FAILED in "
-                  "MLflow with the error; finished trials and their runs are kept. Free space and run the same "
-                  "command again to resume.", file=sys.stderr, flush=True)
+                tracking.fail_running_trials(
+                    experiment_id, parent, f"No space left on device in {storage} (the sweep stopped)"
+                )
+            print(
+                f"\nerror: {storage} ran out of space during the sweep. Trials that failed are marked FAILED in "
+                "MLflow with the error; finished trials and their runs are kept. Free space and run the same "
+                "command again to resume.",
+                file=sys.stderr,
+                flush=True,
+            )
             return 1
         raise
     from platform.results import results_table, summary_metrics, write_results
 
-    stopped = mark_interrupted(tracking, experiment_id, parent, interrupt.requested_at) if interrupt.requested else set()
+    stopped = (
+        mark_interrupted(tracking, experiment_id, parent, interrupt.requested_at) if interrupt.requested else set()
+    )
     table = results_table(results, spec, interrupted=stopped)
     paths = write_results(table, sweep.path)
     errors = sum(1 for r in results if r.error and Path(r.path).name not in stopped)
@@ -150,7 +178,9 @@ def run_sweep(sweep: Sweep, address: str | None, fresh: bool) -> int:
     interrupted = interrupt.requested or finished < total
     if not interrupted:
         sweep_report(tracking, sweep.identifier, sweep.path / "report")  # attaches itself under report/
-    tracking_failure = close_parent_run(tracking, parent, paths, summary_metrics(table), "KILLED" if interrupted else "FAILED" if errors else "FINISHED")
+    tracking_failure = close_parent_run(
+        tracking, parent, paths, summary_metrics(table), "KILLED" if interrupted else "FAILED" if errors else "FINISHED"
+    )
     print()
     print(table.to_markdown())
     print(f"\n{len(results)} trials in {time.time() - started:.0f}s ({errors} failed). Table: {paths['markdown']}")
@@ -162,7 +192,9 @@ def run_sweep(sweep: Sweep, address: str | None, fresh: bool) -> int:
     return 130 if interrupted else 1 if errors or tracking_failure else 0
 
 
-def mark_interrupted(tracking: Tracking, experiment_id: str, parent: str, since: float | None, close_parent: bool = False) -> set[str]:
+def mark_interrupted(
+    tracking: Tracking, experiment_id: str, parent: str, since: float | None, close_parent: bool = False
+) -> set[str]:
     """After a Ctrl-C: the interrupted trials' runs (and on a hard stop the sweep's) KILLED.
 
     Best effort, quickly: a store that is down must not keep a user who pressed Ctrl-C waiting
@@ -187,10 +219,14 @@ def sweep_report(tracking: Tracking, identifier: str, out: Path) -> None:
     try:
         build_report(tracking, identifier, out)
     except (ServiceUnavailable, UserError, OSError, ValueError) as error:
-        print(f"[sweep] report not written ({error}); `python -m platform.report {identifier}` makes it later", flush=True)
+        print(
+            f"[sweep] report not written ({error}); `python -m platform.report {identifier}` makes it later", flush=True
+        )
 
 
-def close_parent_run(tracking: Tracking, parent: str, paths: dict[str, str], summary: dict[str, float], status: str) -> str | None:
+def close_parent_run(
+    tracking: Tracking, parent: str, paths: dict[str, str], summary: dict[str, float], status: str
+) -> str | None:
     """Attach the table to the sweep's run and end it; a message if the store stayed unreachable.
 
     The table is on disk already, so an MLflow outage at the very end loses nothing: the
@@ -200,8 +236,10 @@ def close_parent_run(tracking: Tracking, parent: str, paths: dict[str, str], sum
         tracking.log_sweep_table(parent, paths, summary)
         tracking.end_run(parent, status)
     except ServiceUnavailable:
-        return (f"MLflow store {tracking.shown} unreachable at the end of the sweep: the sweep's run was "
-                f"not closed and the table not attached (it is at {paths['markdown']}).")
+        return (
+            f"MLflow store {tracking.shown} unreachable at the end of the sweep: the sweep's run was "
+            f"not closed and the table not attached (it is at {paths['markdown']})."
+        )
     return None
 
 
@@ -213,8 +251,11 @@ def base_stages(refs: dict[str, str]) -> dict[str, Any]:
     for name, ref in sorted(refs.items()):
         stage = load_reference(ref).base_stage()
         if stages.setdefault(stage.name, stage) != stage:
-            raise UserError(f"objective {name!r} names base stage {stage.name!r} with other formats than another "
-                            "objective of the sweep: give the stage another name", where="objective.name")
+            raise UserError(
+                f"objective {name!r} names base stage {stage.name!r} with other formats than another "
+                "objective of the sweep: give the stage another name",
+                where="objective.name",
+            )
     return dict(sorted(stages.items()))
 
 
@@ -241,7 +282,10 @@ def resolve_models(spec: ExperimentSpec, refs: dict[str, str], pretrained: str |
     stages = base_stages(refs)
     if pretrained is not None:
         return dict.fromkeys(stages, pretrained)
-    return {name: str(ensure_base_model(spec, stage, log=lambda line: print(line, flush=True))) for name, stage in stages.items()}
+    return {
+        name: str(ensure_base_model(spec, stage, log=lambda line: print(line, flush=True)))
+        for name, stage in stages.items()
+    }
 
 
 def run_tuner(spec: ExperimentSpec, context, searcher, storage: str, identifier: str, fresh: bool):
@@ -256,7 +300,10 @@ def run_tuner(spec: ExperimentSpec, context, searcher, storage: str, identifier:
     in_process = resources.any_in_trial_process()
     retries = spec.checkpoint.max_failures if spec.checkpoint.enabled else 0
     experiment_path = os.path.join(storage, identifier)
-    callbacks = [CompactProgress(searcher.total_trials, spec.train.epochs, spec.search.max_concurrent), CloseStoppedRuns(context.tracking, context.experiment_id, identifier)]
+    callbacks = [
+        CompactProgress(searcher.total_trials, spec.train.epochs, spec.search.max_concurrent),
+        CloseStoppedRuns(context.tracking, context.experiment_id, identifier),
+    ]
     if not fresh and tune.Tuner.can_restore(experiment_path):
         check_resumable(Path(experiment_path))
         print(f"[sweep] resuming {experiment_path} (finished trials are kept; --fresh starts over)", flush=True)
@@ -276,13 +323,18 @@ def run_tuner(spec: ExperimentSpec, context, searcher, storage: str, identifier:
                 reuse_actors=in_process,
             ),
             run_config=tune.RunConfig(
-                name=identifier, storage_path=storage, callbacks=callbacks, verbose=0,
+                name=identifier,
+                storage_path=storage,
+                callbacks=callbacks,
+                verbose=0,
                 # trials in their own process restart from Tune's checkpoints; a worker group
                 # restarts itself from Ray Train's (its own FailureConfig, platform/trial.py). In
                 # a sweep with both, a worker group that used up its restarts is retried by Tune too
                 failure_config=tune.FailureConfig(max_failures=retries if in_process else 0),
                 checkpoint_config=tune.CheckpointConfig(
-                    num_to_keep=spec.checkpoint.keep, checkpoint_score_attribute="selection_acc", checkpoint_score_order="max"
+                    num_to_keep=spec.checkpoint.keep,
+                    checkpoint_score_attribute="selection_acc",
+                    checkpoint_score_order="max",
                 ),
             ),
         )

@@ -112,7 +112,11 @@ def browse_hint(uri: str) -> str:
         return 'browse with:\n  mlflow ui --backend-store-uri "$MLFLOW_TRACKING_URI" --host 127.0.0.1 --port 5000'
 
     mlflow = Path(sys.executable).with_name("mlflow")
-    command = os.path.relpath(mlflow) if mlflow.exists() and not os.path.relpath(mlflow).startswith("..") else f"{sys.executable} -m mlflow"
+    command = (
+        os.path.relpath(mlflow)
+        if mlflow.exists() and not os.path.relpath(mlflow).startswith("..")
+        else f"{sys.executable} -m mlflow"
+    )
     return f"browse with:\n  {command} ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"
 
 
@@ -162,7 +166,9 @@ class Tracking:
         runs = self.client().search_runs([experiment_id], filter_string=query, max_results=1)
         return runs[0].info.run_id if runs else None
 
-    def start_sweep_run(self, experiment_id: str, sweep_id: str, name: str, spec_dump: dict[str, Any], fresh: bool = False) -> str:
+    def start_sweep_run(
+        self, experiment_id: str, sweep_id: str, name: str, spec_dump: dict[str, Any], fresh: bool = False
+    ) -> str:
         """The sweep's parent run: reused when the sweep resumes; a new one for ``--fresh``.
 
         A fresh start keeps the old run and its trials (nothing is deleted) but retags it
@@ -180,7 +186,13 @@ class Tracking:
         return run.info.run_id
 
     def start_trial_run(
-        self, experiment_id: str, parent_id: str, trial_key: str, name: str, spec_dump: dict[str, Any], tags: dict[str, str],
+        self,
+        experiment_id: str,
+        parent_id: str,
+        trial_key: str,
+        name: str,
+        spec_dump: dict[str, Any],
+        tags: dict[str, str],
         resume: bool = False,
     ) -> str:
         """A trial's child run. A rerun of an unfinished trial that starts over (after a resume)
@@ -200,7 +212,9 @@ class Tracking:
             return existing
         if existing:
             client.delete_run(existing)
-        run = client.create_run(experiment_id, run_name=name, tags={PARENT_TAG: parent_id, "trial_key": trial_key, "kind": "trial", **tags})
+        run = client.create_run(
+            experiment_id, run_name=name, tags={PARENT_TAG: parent_id, "trial_key": trial_key, "kind": "trial", **tags}
+        )
         run_id = run.info.run_id
         from mlflow.entities import Param
 
@@ -234,7 +248,11 @@ class Tracking:
             # is a race); either way it was interrupted, not broken. A terminal's Ctrl-C reaches the
             # trial's processes as it reaches the driver, whose handler may run a little later:
             # hence the slack. A real failure in that moment is resumed by the rerun and reported there.
-            died = run.info.status == "FAILED" and since is not None and (run.info.end_time or 0) >= (since - INTERRUPT_SLACK_S) * 1000
+            died = (
+                run.info.status == "FAILED"
+                and since is not None
+                and (run.info.end_time or 0) >= (since - INTERRUPT_SLACK_S) * 1000
+            )
             if run.info.status != "RUNNING" and not died:
                 continue
             client.set_tag(run.info.run_id, "stop_reason", INTERRUPTED)
@@ -274,14 +292,22 @@ def check_reachable(uri: str, experiment: str) -> str:
         with _store_setup_lock(uri):
             return _experiment_id(uri, experiment)
     except Exception as error:  # noqa: BLE001 - any failure here means the store is unusable
-        raise UserError(f"cannot reach the MLflow tracking store {redact(uri)!r}: {short_reason(error, uri)}", where="tracking.uri") from None
+        raise UserError(
+            f"cannot reach the MLflow tracking store {redact(uri)!r}: {short_reason(error, uri)}", where="tracking.uri"
+        ) from None
 
 
 def check_store_answers(uri: str) -> None:
     """The dry run's check of the store, which changes nothing: a local store's folder is
     writable (the database is created by the run), a server answers a read."""
     where = "tracking.uri"
-    local = uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else uri.removeprefix("file://") if uri.startswith("file://") else None
+    local = (
+        uri.removeprefix("sqlite:///")
+        if uri.startswith("sqlite:///")
+        else uri.removeprefix("file://")
+        if uri.startswith("file://")
+        else None
+    )
     if local is not None:
         folder = Path(local).parent if uri.startswith("sqlite:") else Path(local)
         existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
@@ -295,10 +321,18 @@ def check_store_answers(uri: str) -> None:
     try:
         MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
     except Exception as error:  # noqa: BLE001 - any failure here means the store is unusable
-        raise UserError(f"cannot reach the MLflow tracking store {redact(uri)!r}: {short_reason(error, uri)}", where=where) from None
+        raise UserError(
+            f"cannot reach the MLflow tracking store {redact(uri)!r}: {short_reason(error, uri)}", where=where
+        ) from None
 
 
-_NETWORK_REASONS = ("Connection refused", "Name or service not known", "timed out", "No route to host", "Connection reset")
+_NETWORK_REASONS = (
+    "Connection refused",
+    "Name or service not known",
+    "timed out",
+    "No route to host",
+    "Connection reset",
+)
 
 
 def short_reason(error: BaseException, uri: str) -> str:
@@ -359,7 +393,15 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-BEST_KEYS = ("forward_acc", "backward_acc", "mean_acc", "selection_acc", "val_forward_acc", "val_backward_acc", "val_mean_acc")
+BEST_KEYS = (
+    "forward_acc",
+    "backward_acc",
+    "mean_acc",
+    "selection_acc",
+    "val_forward_acc",
+    "val_backward_acc",
+    "val_mean_acc",
+)
 """Logged again as ``best_<key>`` (and ``best_epoch``) whenever the selection accuracy improves."""
 
 
@@ -376,7 +418,9 @@ def _start_system_metrics(uri: str, run_id: str):
     try:
         from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
-        monitor = SystemMetricsMonitor(run_id, sampling_interval=SYSTEM_METRICS_SECONDS, resume_logging=True, tracking_uri=uri)
+        monitor = SystemMetricsMonitor(
+            run_id, sampling_interval=SYSTEM_METRICS_SECONDS, resume_logging=True, tracking_uri=uri
+        )
         monitor.start()
         return monitor
     except Exception:  # noqa: BLE001 - no system metrics is not worth a failed trial
@@ -427,7 +471,9 @@ class TrialLogger:
         if improved:
             text = "".join(json.dumps({**p.__dict__, "epoch": epoch}) + "\n" for p in predictions)
             self.pending = [item for item in self.pending if item[0] != "predictions"]  # only the best counts
-            self.pending.append(("predictions", lambda: self.client.log_text(self.run_id, text, "predictions_best_epoch.jsonl")))
+            self.pending.append(
+                ("predictions", lambda: self.client.log_text(self.run_id, text, "predictions_best_epoch.jsonl"))
+            )
         self.flush()
 
     def restore_best(self, selection: float, best: dict[str, float]) -> None:
@@ -455,11 +501,20 @@ class TrialLogger:
                     raise
                 if self.outage_since is None:
                     self.outage_since = time.monotonic()
-                    print(f"[trial] MLflow store {self.tracking.shown} unreachable; queueing metrics and retrying", file=sys.stderr, flush=True)
+                    print(
+                        f"[trial] MLflow store {self.tracking.shown} unreachable; queueing metrics and retrying",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 return False
             self.pending.pop(0)
         if self.outage_since is not None:
-            print(f"[trial] MLflow store reachable again after {time.monotonic() - self.outage_since:.0f} s; queued metrics sent", file=sys.stderr, flush=True)
+            print(
+                f"[trial] MLflow store reachable again after {time.monotonic() - self.outage_since:.0f} s; queued "
+                "metrics sent",
+                file=sys.stderr,
+                flush=True,
+            )
             self.outage_since = None
         return True
 

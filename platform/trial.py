@@ -79,8 +79,13 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
     # sweep) continues from its checkpoint; a worker group's new Train run starts over
     resume = spec.resources.in_trial_process() and ray.tune.get_checkpoint() is not None
     run_id = tracking.start_trial_run(
-        context.experiment_id, context.parent_run_id, f"{context.sweep_id}/{trial_id}", name, spec.model_dump(mode="json"),
-        tags, resume=resume,
+        context.experiment_id,
+        context.parent_run_id,
+        f"{context.sweep_id}/{trial_id}",
+        name,
+        spec.model_dump(mode="json"),
+        tags,
+        resume=resume,
     )
     try:
         corpus = load_corpus(spec.data, objective.paraphrases)
@@ -93,11 +98,21 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
         workers = spec.resources.num_workers
         plan = StreamPlan(len(examples), spec.train.epochs, spec.train.batch_size, workers, spec.train.seed)
         micro_batch = spec.train.batch_size // workers
-        tracking.log_text(run_id, describe(spec, micro_batch, plan.steps_per_epoch() * spec.train.epochs), "strategy.txt")
+        tracking.log_text(
+            run_id, describe(spec, micro_batch, plan.steps_per_epoch() * spec.train.epochs), "strategy.txt"
+        )
         builder = MicroBatchBuilder(objective, examples, spec.objective.mask_ratio, spec.train.seed, spec.train.epochs)
         train_config = TrialConfig(
-            spec, model_dir, context.objective_refs[spec.objective.name], tuple(questions), tuple(retention), tuple(validation),
-            tracking, run_id, plan.steps_per_epoch() * spec.train.epochs, micro_batch,
+            spec,
+            model_dir,
+            context.objective_refs[spec.objective.name],
+            tuple(questions),
+            tuple(retention),
+            tuple(validation),
+            tracking,
+            run_id,
+            plan.steps_per_epoch() * spec.train.epochs,
+            micro_batch,
         )
         if spec.resources.in_trial_process():
             train_in_trial_process(train_config, builder, plan, spec.resources.gpus_per_worker > 0)
@@ -114,7 +129,9 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
     tracking.end_run(run_id, "FINISHED")
 
 
-def train_in_trial_process(train_config: TrialConfig, builder: MicroBatchBuilder, plan: StreamPlan, use_gpu: bool) -> None:
+def train_in_trial_process(
+    train_config: TrialConfig, builder: MicroBatchBuilder, plan: StreamPlan, use_gpu: bool
+) -> None:
     """The whole trial here, in the Tune trial's process (``resources.runner``), which Tune
     reuses for the next trial: the model, optimizer and GPU memory are released on the way out,
     however the trial ends (a stopped trial's memory held by a reused process would starve the next)."""
@@ -135,8 +152,15 @@ def release_gpu_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def fit_worker_group(spec: ExperimentSpec, train_config: TrialConfig, builder: MicroBatchBuilder, plan: StreamPlan,
-                     trial_id: str, storage_path: str, sweep_id: str) -> None:
+def fit_worker_group(
+    spec: ExperimentSpec,
+    train_config: TrialConfig,
+    builder: MicroBatchBuilder,
+    plan: StreamPlan,
+    trial_id: str,
+    storage_path: str,
+    sweep_id: str,
+) -> None:
     """DDP across workers or DeepSpeed: a Ray Train worker group fed by a Ray Data stream."""
     from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.tune.integration.ray_train import TuneReportCallback
@@ -152,7 +176,10 @@ def fit_worker_group(spec: ExperimentSpec, train_config: TrialConfig, builder: M
         scaling_config=ScalingConfig(
             num_workers=res.num_workers,
             use_gpu=res.gpus_per_worker > 0,
-            resources_per_worker={"CPU": res.cpus_per_worker, **({"GPU": res.gpus_per_worker} if res.gpus_per_worker else {})},
+            resources_per_worker={
+                "CPU": res.cpus_per_worker,
+                **({"GPU": res.gpus_per_worker} if res.gpus_per_worker else {}),
+            },
         ),
         run_config=RunConfig(
             name=trial_id,
@@ -160,7 +187,9 @@ def fit_worker_group(spec: ExperimentSpec, train_config: TrialConfig, builder: M
             callbacks=[TuneReportCallback()],
             failure_config=FailureConfig(max_failures=spec.checkpoint.max_failures if spec.checkpoint.enabled else 0),
             checkpoint_config=CheckpointConfig(
-                num_to_keep=spec.checkpoint.keep, checkpoint_score_attribute="selection_acc", checkpoint_score_order="max"
+                num_to_keep=spec.checkpoint.keep,
+                checkpoint_score_attribute="selection_acc",
+                checkpoint_score_order="max",
             ),
         ),
         datasets=build_streams(builder, plan),
@@ -205,7 +234,9 @@ def split_validation(questions: list, fraction: float, seed: int) -> tuple[list,
     held = set(random.Random(seed).sample(entities, max(1, round(len(entities) * fraction))))
     if len(held) == len(entities):
         raise UserError("eval.validation_fraction leaves no test entities", where="eval.validation_fraction")
-    return [q for q in questions if (q.entity or q.question) not in held], [q for q in questions if (q.entity or q.question) in held]
+    return [q for q in questions if (q.entity or q.question) not in held], [
+        q for q in questions if (q.entity or q.question) in held
+    ]
 
 
 def _train_loop(config: dict[str, TrialConfig]) -> None:

@@ -57,7 +57,9 @@ class TrainWorkerSession:
     def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
         import ray.train
 
-        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None)
+        ray.train.report(
+            metrics, checkpoint=ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
+        )
 
     def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
         import ray.train.torch
@@ -87,7 +89,9 @@ class TrialProcessSession:
     def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
         import ray.tune
 
-        ray.tune.report(metrics, checkpoint=ray.tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None)
+        ray.tune.report(
+            metrics, checkpoint=ray.tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
+        )
 
     def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
         return model.to(self.device)

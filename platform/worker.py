@@ -91,8 +91,12 @@ def train_loop(config: TrialConfig, session: TrainWorkerSession | TrialProcessSe
         state.completed_epochs = epoch + 1
         if epoch + 1 not in eval_epochs:
             return False
-        metrics: dict[str, float] = {"lr": engine.lr(), "tokens_seen": int(tokens_seen), "wall_time": time.time() - started,
-                                     "process_cpu_s": time.process_time() - cpu_started}
+        metrics: dict[str, float] = {
+            "lr": engine.lr(),
+            "tokens_seen": int(tokens_seen),
+            "wall_time": time.time() - started,
+            "process_cpu_s": time.process_time() - cpu_started,
+        }
         if epoch_steps:
             metrics["loss"] = mean_loss(epoch_loss, epoch_steps, world_size, epoch + 1, engine.lr())
         predictions, scores = evaluation.run()
@@ -122,7 +126,10 @@ def train_loop(config: TrialConfig, session: TrainWorkerSession | TrialProcessSe
                 stop_reason = f"patience: no better selection accuracy in {spec.eval.patience} evaluations"
                 break
             current_epoch = epoch
-            tensors = {k: torch.as_tensor(batch[k], device=device) for k in ("input_ids", "labels", "attention_mask", "weights")}
+            tensors = {
+                k: torch.as_tensor(batch[k], device=device)
+                for k in ("input_ids", "labels", "attention_mask", "weights")
+            }
             epoch_loss += train_step(engine, objective, tensors)
             epoch_steps += 1
             tokens_seen += tensors["attention_mask"].sum()  # stays a tensor: no host sync per step
@@ -163,11 +170,16 @@ def report(session, metrics: dict[str, float], engine, state: checkpoint.LoopSta
 class Evaluation:
     """The trial's question sets, answered with sharded work across ranks."""
 
-    def __init__(self, objective, engine, spec: ExperimentSpec, config: TrialConfig, rank: int, world_size: int) -> None:
+    def __init__(
+        self, objective, engine, spec: ExperimentSpec, config: TrialConfig, rank: int, world_size: int
+    ) -> None:
         self.objective, self.engine, self.spec = objective, engine, spec
         self.rank, self.world_size = rank, world_size
-        self.sets = {"": list(config.questions), "retention_": list(config.retention_questions),
-                     "val_": list(config.validation_questions)}
+        self.sets = {
+            "": list(config.questions),
+            "retention_": list(config.retention_questions),
+            "val_": list(config.validation_questions),
+        }
 
     def run(self) -> tuple[list[Prediction], dict[str, float]]:
         """(test predictions, metrics of every set plus ``selection_acc``)."""
@@ -185,7 +197,9 @@ class Evaluation:
     def answer(self, questions: list[Question]) -> list[Prediction]:
         """Each rank answers every world_size-th question; all ranks get every prediction, in order."""
         share = questions[self.rank :: self.world_size]
-        answers = self.objective.generate(self.engine.module, [q.question for q in share], self.spec.eval.max_new_tokens, self.spec.eval.batch_size)
+        answers = self.objective.generate(
+            self.engine.module, [q.question for q in share], self.spec.eval.max_new_tokens, self.spec.eval.batch_size
+        )
         predictions = score_questions(share, answers)
         if self.world_size == 1:
             return predictions

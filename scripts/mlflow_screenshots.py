@@ -28,8 +28,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--hide-scrollbars", "--window-size=2200,1100", "--virtual-time-budget=45000",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--window-size=2200,1100",
+    "--virtual-time-budget=45000",
 ]
 
 
@@ -52,8 +61,12 @@ def wait_for(url: str, seconds: float = 90) -> None:
 
 def screenshot(browser: str, url: str, path: Path) -> Path:
     with tempfile.TemporaryDirectory() as profile:
-        subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={path}", url],
-                       check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={path}", url],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
     return path
 
 
@@ -75,25 +88,38 @@ def main(argv: list[str] | None = None) -> int:
     experiment = client.get_experiment_by_name(args.experiment)
     if experiment is None:
         raise SystemExit(f"no experiment {args.experiment!r} in {uri}")
-    sweep = client.search_runs([experiment.experiment_id], "tags.kind = 'sweep'", order_by=["attributes.start_time DESC"], max_results=1)
-    trials = client.search_runs([experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{sweep[0].info.run_id}'") if sweep else []
+    sweep = client.search_runs(
+        [experiment.experiment_id], "tags.kind = 'sweep'", order_by=["attributes.start_time DESC"], max_results=1
+    )
+    trials = (
+        client.search_runs([experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{sweep[0].info.run_id}'")
+        if sweep
+        else []
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     port = free_port()
     mlflow = Path(sys.executable).with_name("mlflow")
-    server = subprocess.Popen([str(mlflow), "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    server = subprocess.Popen(
+        [str(mlflow), "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for(f"{base}/health")
         pages = {
             # sorted by the best epoch's mean accuracy: the run list then shows that column
-            "runs.png": f"{base}/#/experiments/{experiment.experiment_id}/runs?orderByKey={urllib.parse.quote('metrics.`best_mean_acc`')}&orderByAsc=false",
+            "runs.png": f"{base}/#/experiments/{experiment.experiment_id}/runs"
+            f"?orderByKey={urllib.parse.quote('metrics.`best_mean_acc`')}&orderByAsc=false",
             "charts.png": f"{base}/#/experiments/{experiment.experiment_id}/runs?compareRunsMode=CHART",
         }
         if trials:
             ids = json.dumps([r.info.run_id for r in trials])
-            pages["compare.png"] = f"{base}/#/compare-runs?runs={urllib.parse.quote(ids)}&experiments={urllib.parse.quote(json.dumps([experiment.experiment_id]))}"
+            pages["compare.png"] = (
+                f"{base}/#/compare-runs?runs={urllib.parse.quote(ids)}&experiments={urllib.parse.quote(json.dumps([experiment.experiment_id]))}"
+            )
         for name, url in pages.items():
             print(screenshot(browser, url, out / name))
     finally:

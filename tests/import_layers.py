@@ -41,13 +41,39 @@ ALLOWED = {
 """Which layers each layer may import, besides itself."""
 
 _MODULE_LAYERS = {
-    "foundation": ("platform", "platform.errors", "platform.paths", "platform.cache", "platform.logs", "platform.spec",
-                   "platform.interrupts", "platform.cli", "platform.run_names"),
-    "data": ("platform.data", "platform.chat", "platform.scoring", "platform.evaluate", "platform.decoding",
-             "platform.models", "platform.pretrained", "platform.capacity", "platform.storage", "platform.tracking"),
+    "foundation": (
+        "platform",
+        "platform.errors",
+        "platform.paths",
+        "platform.cache",
+        "platform.logs",
+        "platform.spec",
+        "platform.interrupts",
+        "platform.cli",
+        "platform.run_names",
+    ),
+    "data": (
+        "platform.data",
+        "platform.chat",
+        "platform.scoring",
+        "platform.evaluate",
+        "platform.decoding",
+        "platform.models",
+        "platform.pretrained",
+        "platform.capacity",
+        "platform.storage",
+        "platform.tracking",
+    ),
     "objectives": ("objectives",),
-    "training": ("platform.engine", "platform.checkpoint", "platform.trial_session", "platform.worker",
-                 "platform.base_model", "platform.preflight", "platform.watchdog"),
+    "training": (
+        "platform.engine",
+        "platform.checkpoint",
+        "platform.trial_session",
+        "platform.worker",
+        "platform.base_model",
+        "platform.preflight",
+        "platform.watchdog",
+    ),
     "presentation": ("platform.results", "platform.report", "platform.progress", "platform.selection"),
     "orchestration": ("platform.trial", "platform.search", "platform.plan", "platform.sweep", "platform.cluster"),
 }
@@ -81,8 +107,10 @@ def imports_of(path: Path, modules: dict[str, Path]) -> set[str]:
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             # ``from platform import tracking`` imports the module platform.tracking
-            names = [f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules else node.module
-                     for alias in node.names]
+            names = [
+                f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules else node.module
+                for alias in node.names
+            ]
         else:
             continue
         found |= {name for name in names if name.split(".")[0] in PACKAGES}

@@ -34,19 +34,35 @@ class Head:
 
 
 @contextmanager
-def ray_head(env: dict[str, str], cpus: int = 2, dashboard: bool = False, agent_port: int | None = None) -> Iterator[Head]:
+def ray_head(
+    env: dict[str, str], cpus: int = 2, dashboard: bool = False, agent_port: int | None = None
+) -> Iterator[Head]:
     """A head on free ports (tests run two at a time: Ray's fixed defaults would collide), or
     with its job agent on ``agent_port`` (Ray's default 52365, for the test that a sweep's
     local cluster leaves that port to a head beside it)."""
     temp_dir = tempfile.mkdtemp(prefix="kip-ray-", dir="/tmp")  # unix socket paths: <108 bytes
     port, dashboard_port = free_port(), free_port()
     head = subprocess.Popen(
-        [RAY, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
-         f"--dashboard-port={dashboard_port}", "--dashboard-host=127.0.0.1", f"--num-cpus={cpus}",
-         f"--dashboard-agent-listen-port={agent_port or free_port()}", f"--ray-client-server-port={free_port()}",
-         f"--include-dashboard={'true' if dashboard else 'false'}", "--disable-usage-stats", f"--temp-dir={temp_dir}"],
+        [
+            RAY,
+            "start",
+            "--head",
+            "--block",
+            "--node-ip-address=127.0.0.1",
+            f"--port={port}",
+            f"--dashboard-port={dashboard_port}",
+            "--dashboard-host=127.0.0.1",
+            f"--num-cpus={cpus}",
+            f"--dashboard-agent-listen-port={agent_port or free_port()}",
+            f"--ray-client-server-port={free_port()}",
+            f"--include-dashboard={'true' if dashboard else 'false'}",
+            "--disable-usage-stats",
+            f"--temp-dir={temp_dir}",
+        ],
         env={"AUTOSCALER_METRIC_PORT": "0", "DASHBOARD_METRIC_PORT": "0", **env},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         yield Head(f"127.0.0.1:{port}", f"http://127.0.0.1:{dashboard_port}")

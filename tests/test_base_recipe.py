@@ -29,7 +29,10 @@ TINY = {"hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size":
 
 def spec_with(**base_pretrain) -> ExperimentSpec:
     return ExperimentSpec.model_validate(
-        {"model": {"tiny": TINY, "base_pretrain": {"epochs": 2, "bidirectional_epochs": 2, **base_pretrain}}, "data": {"world": {"num_known": 8, "num_new": 4}}}
+        {
+            "model": {"tiny": TINY, "base_pretrain": {"epochs": 2, "bidirectional_epochs": 2, **base_pretrain}},
+            "data": {"world": {"num_known": 8, "num_new": 4}},
+        }
     )
 
 
@@ -69,7 +72,9 @@ def test_length_batches_cover_every_sample_once_with_similar_lengths():
     batches = length_batches(samples, 16, random.Random(0))
     flat = [s for batch in batches for s in batch]
     assert sorted(map(id, flat)) == sorted(map(id, samples))
-    assert all(len(batch) <= 16 for batch in batches) and sum(len(b) < 16 for b in batches) <= 1 + len(samples) // (16 * 16)
+    assert all(len(batch) <= 16 for batch in batches) and sum(len(b) < 16 for b in batches) <= 1 + len(samples) // (
+        16 * 16
+    )
     padded = sum(len(b) * max(len(s.input_ids) for s in b) for b in batches)
     shuffled = list(samples)
     random.Random(0).shuffle(shuffled)
@@ -118,7 +123,9 @@ def test_the_bidirectional_base_sees_later_tokens_when_the_sampler_calls_it(bidi
     tokenizer, model = load_pretrained(str(bidirectional_base), spec.model)
     model.eval()
     objective = MaskedDiffusion(tiny_context())
-    x, padding = objective._initial_batch(["Who is Daphne Barrington ?", "Name the silent harbor ."], 8, torch.device("cpu"))
+    x, padding = objective._initial_batch(
+        ["Who is Daphne Barrington ?", "Name the silent harbor ."], 8, torch.device("cpu")
+    )
     positions = (padding.cumsum(dim=1) - 1).clamp(min=0)
     changed = x.clone()
     changed[:, -1] = tokenizer.convert_tokens_to_ids("harbor")

@@ -24,7 +24,9 @@ def _rows(text: str) -> list[list[str]]:
 
 def _benchmarks_status() -> str:
     """``git status --porcelain benchmarks/``: what a test run would have changed in the tracked files."""
-    return subprocess.run(["git", "status", "--porcelain", "--", "benchmarks/"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--", "benchmarks/"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
 
 
 @pytest.mark.integration
@@ -51,7 +53,9 @@ def test_quick_benchmarks_report_every_figure(tmp_path):
 def test_the_base_stage_benchmark_prints_its_ratio():
     result = run_cli("benchmarks.base_stage", "--num-known", "12", "--threads", "1", timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    figure = re.search(r"\[B1\] base-stage training: ([\d.]+) samples/s \(([\d.]+)x vs the previous loop", result.stdout)
+    figure = re.search(
+        r"\[B1\] base-stage training: ([\d.]+) samples/s \(([\d.]+)x vs the previous loop", result.stdout
+    )
     assert figure and float(figure.group(1)) > 0 and float(figure.group(2)) > 0, result.stdout
     assert re.search(r"platform: .* (\d+)% of positions padding", result.stdout)
 

@@ -1,4 +1,5 @@
-"""checkpoint.save then load on a real tiny Llama and its DDP engine (CPU): weights, optimizer, schedule, RNG and LoopState."""
+"""checkpoint.save then load on a real tiny Llama and its DDP engine (CPU): weights, optimizer,
+schedule, RNG and LoopState."""
 
 from __future__ import annotations
 
@@ -51,8 +52,13 @@ def trained(tokenizer):
     return engine
 
 
-STATE = LoopState(completed_epochs=3, best_selection=0.25, best_metrics={"best_forward_acc": 0.5, "epoch": 2.0},
-                  evaluations_since_best=1, tokens_seen=12345)
+STATE = LoopState(
+    completed_epochs=3,
+    best_selection=0.25,
+    best_metrics={"best_forward_acc": 0.5, "epoch": 2.0},
+    evaluations_since_best=1,
+    tokens_seen=12345,
+)
 
 
 def test_round_trip_restores_weights_optimizer_schedule_and_loop_state(trained, tokenizer, tmp_path):
@@ -112,7 +118,9 @@ def test_the_directory_holds_a_loadable_hugging_face_model_and_the_training_stat
 
     checkpoint.save(trained, tmp_path / "nested" / "ckpt", STATE, rank=0)  # parents are created
     directory = tmp_path / "nested" / "ckpt"
-    assert {"config.json", "model.safetensors", "training_state.pt", checkpoint.STATE_FILE} <= {p.name for p in directory.iterdir()}
+    assert {"config.json", "model.safetensors", "training_state.pt", checkpoint.STATE_FILE} <= {
+        p.name for p in directory.iterdir()
+    }
     loaded = LlamaForCausalLM.from_pretrained(directory)
     for name, value in trained.module.state_dict().items():
         assert torch.equal(value, loaded.state_dict()[name]), name

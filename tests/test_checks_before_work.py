@@ -49,13 +49,17 @@ def refused(args: list[str], expected: str) -> str:
 
 
 def test_a_world_larger_than_its_names_is_refused(tmp_path):
-    refused([spec_file(tmp_path, "data: {world: {num_known: 1953, num_new: 48}}\n")],
-            "data.world: num_known + num_new is 2001, but the name_description world can hold at most 2000 people")
+    refused(
+        [spec_file(tmp_path, "data: {world: {num_known: 1953, num_new: 48}}\n")],
+        "data.world: num_known + num_new is 2001, but the name_description world can hold at most 2000 people",
+    )
 
 
 def test_a_grid_over_the_base_stage_is_refused(tmp_path):
-    refused([spec_file(tmp_path, "search: {grid: {model.base_pretrain.epochs: [10, 20]}}\n")],
-            "search varies model.base_pretrain.epochs, but the base stage is built once per sweep")
+    refused(
+        [spec_file(tmp_path, "search: {grid: {model.base_pretrain.epochs: [10, 20]}}\n")],
+        "search varies model.base_pretrain.epochs, but the base stage is built once per sweep",
+    )
 
 
 @pytest.mark.parametrize(
@@ -64,7 +68,10 @@ def test_a_grid_over_the_base_stage_is_refused(tmp_path):
         ("train: {betas: [0.9, 1.0]}\n", "train.betas: each beta must be in [0, 1), got 1.0"),
         ("train: {betas: [-0.1, 0.95]}\n", "train.betas"),
         ("eval: {epochs: [-1, 10]}\n", "eval.epochs [-1] outside the run"),
-        ("train: {epochs: 20}\neval: {epochs: [10, 50]}\n", "eval.epochs [50] outside the run: epochs are 0 (before training) to train.epochs (20)"),
+        (
+            "train: {epochs: 20}\neval: {epochs: [10, 50]}\n",
+            "eval.epochs [50] outside the run: epochs are 0 (before training) to train.epochs (20)",
+        ),
         ("train: {epochs: 1000000000}\n", "train.epochs"),
         ("train: {batch_size: 10000000}\n", "train.batch_size"),
         ("eval: {max_new_tokens: 1000000}\n", "eval.max_new_tokens"),
@@ -124,10 +131,13 @@ def test_a_gpu_trial_on_a_machine_without_gpus_is_refused_by_the_dry_run(tmp_pat
 def test_an_objectives_missing_paraphrase_file_is_found_by_the_dry_run(tmp_path):
     """paraphrase_ar asks for reordered paraphrases the data does not have: found before any
     trial (it used to fail inside each trial)."""
-    spec = spec_file(tmp_path, (
-        f"data: {{source: paper, name: name_description, path: {PAPER_FIXTURES}}}\n"
-        "objective: {name: paraphrase_ar, paraphrases: reordered}\n"
-    ))
+    spec = spec_file(
+        tmp_path,
+        (
+            f"data: {{source: paper, name: name_description, path: {PAPER_FIXTURES}}}\n"
+            "objective: {name: paraphrase_ar, paraphrases: reordered}\n"
+        ),
+    )
     refused([spec], "no 'reordered' paraphrase files")
 
 
@@ -139,15 +149,20 @@ def test_a_mask_token_outside_the_vocabulary_is_found_by_the_dry_run(tmp_path):
 def test_the_model_path_is_checked_before_the_disk_space_its_name_suggests(tmp_path):
     """A missing 70B checkpoint is named as missing, not met by a disk-space guess from its name."""
     spec = spec_file(tmp_path, "model: {source: huggingface, path: ./checkpoints/Llama-3.1-70B}\n")
-    err = refused([spec, "--storage", str(tmp_path / "results")], f"model.path ({tmp_path / 'checkpoints' / 'Llama-3.1-70B'}): no such directory")
+    err = refused(
+        [spec, "--storage", str(tmp_path / "results")],
+        f"model.path ({tmp_path / 'checkpoints' / 'Llama-3.1-70B'}): no such directory",
+    )
     assert "MiB free" not in err
 
 
 def test_a_hub_id_not_in_the_local_cache_is_refused_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    refused([spec_file(tmp_path, "model: {source: huggingface, path: example-org/not-cached-model}\n")],
-            "model.path (example-org/not-cached-model): cannot load the model's config")
+    refused(
+        [spec_file(tmp_path, "model: {source: huggingface, path: example-org/not-cached-model}\n")],
+        "model.path (example-org/not-cached-model): cannot load the model's config",
+    )
 
 
 def test_the_dry_run_prints_what_it_found(tmp_path):
@@ -174,7 +189,9 @@ def test_relative_paths_are_relative_to_the_spec_file_and_set_ones_to_the_workin
     (folder / "model.gguf").write_bytes(b"")
     (tmp_path / "other.gguf").write_bytes(b"")
     path = folder / "spec.yaml"
-    path.write_text("data: {source: paper, name: name_description, path: data}\nmodel: {source: gguf, path: model.gguf}\n")
+    path.write_text(
+        "data: {source: paper, name: name_description, path: data}\nmodel: {source: gguf, path: model.gguf}\n"
+    )
     monkeypatch.chdir(tmp_path)
     spec = load_spec(path)
     assert spec.data.path == str(folder / "data") and spec.model.path == str(folder / "model.gguf")
@@ -194,7 +211,9 @@ def test_a_relative_data_path_works_from_any_directory(tmp_path, monkeypatch):
     folder = tmp_path / "exp"
     folder.mkdir()
     (folder / "data").symlink_to(PAPER_FIXTURES)
-    (folder / "spec.yaml").write_text(f"base: {DEFAULTS}\ndata: {{source: paper, name: name_description, path: data}}\n")
+    (folder / "spec.yaml").write_text(
+        f"base: {DEFAULTS}\ndata: {{source: paper, name: name_description, path: data}}\n"
+    )
     monkeypatch.chdir(tmp_path)
     code, out, err = cli(str(folder / "spec.yaml"), "--dry-run", "--storage", str(tmp_path / "results"))
     assert code == 0, err
@@ -231,13 +250,17 @@ def test_evaluation_epochs_inside_the_run_are_accepted_and_always_include_the_la
 @settings(max_examples=150, deadline=None)
 @given(batch=st.integers(1, 128), workers=st.integers(1, 16))
 def test_the_batch_must_split_over_the_workers(batch, workers):
-    assert (accepted({"train": {"batch_size": batch}, "resources": {"num_workers": workers}}) is not None) == (batch % workers == 0)
+    assert (accepted({"train": {"batch_size": batch}, "resources": {"num_workers": workers}}) is not None) == (
+        batch % workers == 0
+    )
 
 
 @settings(max_examples=150, deadline=None)
 @given(low=st.floats(0, 1), high=st.floats(0, 1))
 def test_a_uniform_mask_ratio_needs_low_at_most_high(low, high):
-    assert (accepted({"objective": {"mask_ratio": {"kind": "uniform", "low": low, "high": high}}}) is not None) == (low <= high)
+    assert (accepted({"objective": {"mask_ratio": {"kind": "uniform", "low": low, "high": high}}}) is not None) == (
+        low <= high
+    )
 
 
 @settings(max_examples=150, deadline=None)
@@ -249,15 +272,23 @@ def test_a_searched_range_must_be_ordered_and_positive_when_logarithmic(kind, lo
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(key=st.sampled_from(["train.epochs", "train.batch_size", "eval.every", "eval.batch_size", "resources.num_workers"]),
-       value=st.integers(-10, 10**12))
+@given(
+    key=st.sampled_from(["train.epochs", "train.batch_size", "eval.every", "eval.batch_size", "resources.num_workers"]),
+    value=st.integers(-10, 10**12),
+)
 def test_counts_outside_their_range_are_refused_naming_the_field(tmp_path, key, value):
     """Positive, and not far beyond any machine; the message names the dotted field."""
     section, field = key.split(".")
     data = {section: {field: value}}
     if key == "resources.num_workers":
         data["train"] = {"batch_size": value} if 0 < value <= 65_536 else {}
-    limits = {"train.epochs": 100_000, "train.batch_size": 65_536, "eval.every": 100_000, "eval.batch_size": 65_536, "resources.num_workers": 100_000}
+    limits = {
+        "train.epochs": 100_000,
+        "train.batch_size": 65_536,
+        "eval.every": 100_000,
+        "eval.batch_size": 65_536,
+        "resources.num_workers": 100_000,
+    }
     ok = 0 < value <= limits[key] and not (key == "resources.num_workers" and value > 65_536)
     try:
         validate(data, "spec.yaml")

@@ -40,9 +40,7 @@ COMMAND_KEYS = (
 
 # A repository path: starts with a top-level folder of the repo, is not part of a longer path
 # or URL, and ends on a word character (so trailing punctuation in prose is not taken).
-REPO_PATH = re.compile(
-    r"(?<![\w/.~-])(?:scripts|search_spaces|clusters|platform|objectives|tests)/[\w./-]*\w"
-)
+REPO_PATH = re.compile(r"(?<![\w/.~-])(?:scripts|search_spaces|clusters|platform|objectives|tests)/[\w./-]*\w")
 AUTH_MODE = re.compile(r"\bRAY_AUTH_MODE=(\w+)")
 ALL_INTERFACES = ("0.0.0.0", "::", "[::]")
 
@@ -63,16 +61,9 @@ def pod_containers(manifest: dict) -> dict[str, dict]:
     """Every container of a RayCluster or RayJob, by a readable name."""
     spec = manifest["spec"]
     cluster = spec.get("rayClusterSpec", spec)
-    found = {
-        f"head/{c['name']}": c for c in cluster["headGroupSpec"]["template"]["spec"]["containers"]
-    }
+    found = {f"head/{c['name']}": c for c in cluster["headGroupSpec"]["template"]["spec"]["containers"]}
     for group in cluster["workerGroupSpecs"]:
-        found.update(
-            {
-                f"{group['groupName']}/{c['name']}": c
-                for c in group["template"]["spec"]["containers"]
-            }
-        )
+        found.update({f"{group['groupName']}/{c['name']}": c for c in group["template"]["spec"]["containers"]})
     for c in (spec.get("submitterPodTemplate") or {}).get("spec", {}).get("containers", []):
         found[f"submitter/{c['name']}"] = c
     return found
@@ -88,9 +79,7 @@ def env_value(container: dict, name: str):
 # --- parsing and Ray's launcher schema ----------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in cluster_files() if p.suffix == ".yaml"], ids=lambda p: p.name
-)
+@pytest.mark.parametrize("path", [p for p in cluster_files() if p.suffix == ".yaml"], ids=lambda p: p.name)
 def test_cluster_yaml_parses(path):
     assert isinstance(load(path), dict)
 
@@ -133,9 +122,7 @@ def test_launcher_sets_one_auth_mode_wherever_ray_starts(path):
 def test_launcher_installs_through_setup_script_and_never_the_package(path):
     setup = " ".join(load(path)["setup_commands"])
     assert "scripts/setup.sh" in setup and "KIP_TORCH=" in setup
-    assert not re.search(r"pip install[^&;|]*\s(-e\s+)?\.(\s|$)", setup), (
-        "the platform must not be pip-installed"
-    )
+    assert not re.search(r"pip install[^&;|]*\s(-e\s+)?\.(\s|$)", setup), "the platform must not be pip-installed"
 
 
 # --- KubeRay -------------------------------------------------------------------------------
@@ -179,9 +166,7 @@ def test_rayjob_runs_a_spec_of_this_repo_from_its_working_dir():
     assert (REPO / argv[3]).is_file(), f"the entrypoint's spec {argv[3]} is not in the repo"
     runtime_env = yaml.safe_load(spec["runtimeEnvYAML"])
     assert runtime_env["working_dir"] and runtime_env["env_vars"]
-    assert not {"HF_TOKEN", "RAY_AUTH_TOKEN"} & set(runtime_env["env_vars"]), (
-        "secrets belong in Secrets"
-    )
+    assert not {"HF_TOKEN", "RAY_AUTH_TOKEN"} & set(runtime_env["env_vars"]), "secrets belong in Secrets"
 
 
 # --- every cluster file --------------------------------------------------------------------
@@ -194,22 +179,17 @@ def test_repo_paths_named_in_cluster_files_exist(path):
     assert not missing, f"{path.name} names paths that are not in the repo: {missing}"
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in cluster_files() if p.suffix in (".yaml", ".sh")], ids=lambda p: p.name
-)
+@pytest.mark.parametrize("path", [p for p in cluster_files() if p.suffix in (".yaml", ".sh")], ids=lambda p: p.name)
 def test_cluster_definition_sets_ray_auth_mode(path):
-    assert AUTH_MODE.search(
-        path.read_text(encoding="utf-8")
-    ) or "name: RAY_AUTH_MODE" in path.read_text(encoding="utf-8")
+    assert AUTH_MODE.search(path.read_text(encoding="utf-8")) or "name: RAY_AUTH_MODE" in path.read_text(
+        encoding="utf-8"
+    )
 
 
 @pytest.mark.parametrize("path", cluster_files(), ids=lambda p: p.name)
 def test_mlflow_is_never_bound_to_all_interfaces(path):
     text = path.read_text(encoding="utf-8")
-    if path.suffix == ".yaml" and path in LAUNCHERS:
-        commands = launcher_commands(load(path))
-    else:
-        commands = text.splitlines()
+    commands = launcher_commands(load(path)) if path.suffix == ".yaml" and path in LAUNCHERS else text.splitlines()
     for command in commands:
         if not re.search(r"\bmlflow\s+(server|ui)\b", command):
             continue
@@ -219,9 +199,7 @@ def test_mlflow_is_never_bound_to_all_interfaces(path):
     if path.suffix == ".yaml":
         definition = yaml.safe_dump(load(path))
     elif path.suffix == ".sh":
-        definition = "\n".join(
-            line for line in text.splitlines() if not line.lstrip().startswith("#")
-        )
+        definition = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
     else:
         return
     assert "0.0.0.0" not in definition, f"{path.name} opens something on every interface"
@@ -255,9 +233,7 @@ def test_spec_dry_runs(path, capsys):
         sweep.main([str(path), "--dry-run"])
 
 
-@pytest.mark.parametrize(
-    "path", sorted((REPO / "search_spaces" / "paper").glob("*.yaml")), ids=lambda p: p.name
-)
+@pytest.mark.parametrize("path", sorted((REPO / "search_spaces" / "paper").glob("*.yaml")), ids=lambda p: p.name)
 def test_paper_specs_follow_the_papers_recipe(path):
     spec = load_spec(path)
     train = spec.train
@@ -268,9 +244,7 @@ def test_paper_specs_follow_the_papers_recipe(path):
         tuple(train.betas),
         train.grad_clip,
     ) == (64, 0.02, 0.1, (0.9, 0.95), 1.0)
-    assert train.lr == (
-        3e-6 if spec.objective.name == "masked_ar" and "Llama-3.1-8B" in spec.model.path else 5e-6
-    )
+    assert train.lr == (3e-6 if spec.objective.name == "masked_ar" and "Llama-3.1-8B" in spec.model.path else 5e-6)
     assert (spec.model.source, spec.model.dtype, spec.data.source) == (
         "huggingface",
         "bfloat16",
@@ -278,6 +252,4 @@ def test_paper_specs_follow_the_papers_recipe(path):
     )
     assert spec.model.mask_token and spec.eval.max_new_tokens == 128
     assert spec.resources.gpus_per_worker == 1 and spec.resources.strategy == "deepspeed"
-    assert spec.train.batch_size % spec.resources.num_workers == 0, (
-        "DeepSpeed needs equal micro-batches"
-    )
+    assert spec.train.batch_size % spec.resources.num_workers == 0, "DeepSpeed needs equal micro-batches"

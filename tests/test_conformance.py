@@ -105,24 +105,36 @@ def test_weights_reach_the_default_loss_and_equal_weights_are_the_plain_token_me
     torch.manual_seed(0)
     logits = torch.randn(2, 6, 40)
     labels = torch.tensor([[IGNORE, 3, 4, 5, IGNORE, IGNORE], [IGNORE, 7, 8, 9, 10, 11]])
-    plain = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 40), labels[:, 1:].reshape(-1), ignore_index=IGNORE)
+    plain = torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, 40), labels[:, 1:].reshape(-1), ignore_index=IGNORE
+    )
     loss = Objective.loss(None, logits, labels, torch.tensor([2.0, 2.0]))
     assert loss.item() == plain.item()  # bit for bit what unweighted training computed
-    per_token = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), labels[:, 1:], ignore_index=IGNORE, reduction="none")
+    per_token = torch.nn.functional.cross_entropy(
+        logits[:, :-1].transpose(1, 2), labels[:, 1:], ignore_index=IGNORE, reduction="none"
+    )
     by_sequence = per_token.sum(dim=1)  # 3 and 5 labelled tokens
     expected = (1 * by_sequence[0] + 3 * by_sequence[1]) / (1 * 3 + 3 * 5)
-    assert Objective.loss(None, logits, labels, torch.tensor([1.0, 3.0])).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert Objective.loss(None, logits, labels, torch.tensor([1.0, 3.0])).item() == pytest.approx(
+        expected.item(), rel=1e-6
+    )
 
 
-@pytest.mark.parametrize(("broken", "reported"), [
-    (WeightsIgnored, "check_weights_used: its samples carry weights other than 1 but its loss ignores them"),
-    (LabelsOnPrompt, "the model is trained to predict the mask token"),
-    (UnmaskedPrompt, "check_no_leak: example 0 at t=1: the input seen before the first target depends on the document"),
-    (FreshRandomness, "check_reproducible: example 0: the same generator gave two different samples"),
-    (IgnoresTypos, "Options accepts unknown keys"),
-    (BidirectionalCopy, "a bidirectional objective labels an unmasked position"),
-    (ShuffledIds, "check_examples: example at index 0 has example_id 1"),
-])
+@pytest.mark.parametrize(
+    ("broken", "reported"),
+    [
+        (WeightsIgnored, "check_weights_used: its samples carry weights other than 1 but its loss ignores them"),
+        (LabelsOnPrompt, "the model is trained to predict the mask token"),
+        (
+            UnmaskedPrompt,
+            "check_no_leak: example 0 at t=1: the input seen before the first target depends on the document",
+        ),
+        (FreshRandomness, "check_reproducible: example 0: the same generator gave two different samples"),
+        (IgnoresTypos, "Options accepts unknown keys"),
+        (BidirectionalCopy, "a bidirectional objective labels an unmasked position"),
+        (ShuffledIds, "check_examples: example at index 0 has example_id 1"),
+    ],
+)
 def test_broken_objectives_are_reported(broken, reported):
     problems = check_objective(broken)
     assert any(reported in problem for problem in problems), problems

@@ -1,4 +1,5 @@
-"""The optimizer recipe of platform/engine.py on a real tiny Llama: decay groups, warm-up, the DeepSpeed JSON (not started)."""
+"""The optimizer recipe of platform/engine.py on a real tiny Llama: decay groups, warm-up, the
+DeepSpeed JSON and schedule (DeepSpeed not started)."""
 
 from __future__ import annotations
 
@@ -54,8 +55,15 @@ def test_decay_goes_to_every_matrix_embeddings_included_and_not_to_norm_weights(
     assert {n for n in decayed if "proj" in n} == {
         f"model.layers.{i}.{part}.weight"
         for i in range(2)
-        for part in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                     "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
+        for part in (
+            "self_attn.q_proj",
+            "self_attn.k_proj",
+            "self_attn.v_proj",
+            "self_attn.o_proj",
+            "mlp.gate_proj",
+            "mlp.up_proj",
+            "mlp.down_proj",
+        )
     }
     assert undecayed == {"model.norm.weight"} | {
         f"model.layers.{i}.{norm}.weight" for i in range(2) for norm in ("input_layernorm", "post_attention_layernorm")
@@ -85,7 +93,8 @@ def test_the_optimizer_is_adamw_with_the_specs_rate_betas_and_decay_on_the_two_g
     optimizer = build_optimizer(model, spec.train)
     assert isinstance(optimizer, torch.optim.AdamW)
     assert [(g["lr"], g["betas"], g["weight_decay"]) for g in optimizer.param_groups] == [
-        (2e-4, (0.8, 0.9), 0.3), (2e-4, (0.8, 0.9), 0.0)
+        (2e-4, (0.8, 0.9), 0.3),
+        (2e-4, (0.8, 0.9), 0.0),
     ]
     assert all(g["fused"] for g in optimizer.param_groups)  # CPU has the fused kernel
 
@@ -150,7 +159,14 @@ def test_bf16_without_deepspeed_means_fp32_weights_under_autocast(model):
 @pytest.mark.parametrize("stage", [1, 2, 3])
 def test_deepspeed_config_per_zero_stage(stage):
     spec = spec_with(
-        train={"lr": 5e-4, "batch_size": 8, "warmup_ratio": 0.1, "weight_decay": 0.2, "betas": [0.9, 0.99], "grad_clip": 0.5},
+        train={
+            "lr": 5e-4,
+            "batch_size": 8,
+            "warmup_ratio": 0.1,
+            "weight_decay": 0.2,
+            "betas": [0.9, 0.99],
+            "grad_clip": 0.5,
+        },
         resources={"strategy": "deepspeed", "num_workers": 2, "deepspeed": {"zero_stage": stage}},
     )
     config = deepspeed_config(spec, micro_batch=4, total_steps=40)
@@ -164,7 +180,8 @@ def test_deepspeed_config_per_zero_stage(stage):
     expected_zero = {"stage": stage, **({"stage3_gather_16bit_weights_on_model_save": True} if stage == 3 else {})}
     assert config["zero_optimization"] == expected_zero
     assert config["optimizer"] == {
-        "type": "AdamW", "params": {"lr": 5e-4, "betas": [0.9, 0.99], "weight_decay": 0.2, "torch_adam": True}
+        "type": "AdamW",
+        "params": {"lr": 5e-4, "betas": [0.9, 0.99], "weight_decay": 0.2, "torch_adam": True},
     }
     assert "scheduler" not in config  # the engine hands DeepSpeed the platform's own schedule
     json.dumps(config)  # it is logged as JSON
@@ -178,18 +195,31 @@ def test_deepspeed_bf16_and_no_clipping():
 
 
 def test_deepspeed_offload_to_cpu_pins_memory_only_with_gpus():
-    cpu = spec_with(resources={"strategy": "deepspeed", "deepspeed": {"zero_stage": 3, "offload_optimizer": True, "offload_params": True}})
+    cpu = spec_with(
+        resources={
+            "strategy": "deepspeed",
+            "deepspeed": {"zero_stage": 3, "offload_optimizer": True, "offload_params": True},
+        }
+    )
     zero = deepspeed_config(cpu, micro_batch=16, total_steps=10)["zero_optimization"]
     assert zero["offload_optimizer"] == {"device": "cpu", "pin_memory": False}
     assert zero["offload_param"] == {"device": "cpu", "pin_memory": False}
-    gpu = spec_with(resources={"strategy": "deepspeed", "gpus_per_worker": 1, "deepspeed": {"zero_stage": 2, "offload_optimizer": True}})
+    gpu = spec_with(
+        resources={
+            "strategy": "deepspeed",
+            "gpus_per_worker": 1,
+            "deepspeed": {"zero_stage": 2, "offload_optimizer": True},
+        }
+    )
     zero = deepspeed_config(gpu, micro_batch=16, total_steps=10)["zero_optimization"]
     assert zero == {"stage": 2, "offload_optimizer": {"device": "cpu", "pin_memory": True}}
 
 
 def test_a_users_deepspeed_file_is_merged_over_the_generated_config(tmp_path):
     user = tmp_path / "ds.json"
-    user.write_text(json.dumps({"zero_optimization": {"reduce_bucket_size": 1000}, "gradient_clipping": 2.0, "extra": 1}))
+    user.write_text(
+        json.dumps({"zero_optimization": {"reduce_bucket_size": 1000}, "gradient_clipping": 2.0, "extra": 1})
+    )
     spec = spec_with(resources={"strategy": "deepspeed", "deepspeed": {"zero_stage": 1, "config": str(user)}})
     config = deepspeed_config(spec, micro_batch=16, total_steps=10)
     assert config["zero_optimization"] == {"stage": 1, "reduce_bucket_size": 1000}  # nested keys merge

@@ -16,7 +16,12 @@ pytestmark = pytest.mark.integration
 
 
 def test_every_objective_runs_a_sweep_trial(tmp_path, cache_dir):
-    out = run_cli("platform.sweep", str(REPO / "tests" / "specs" / "every_objective.yaml"), env={"KIP_HOME": str(tmp_path)}, timeout=1200)
+    out = run_cli(
+        "platform.sweep",
+        str(REPO / "tests" / "specs" / "every_objective.yaml"),
+        env={"KIP_HOME": str(tmp_path)},
+        timeout=1200,
+    )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-3000:]
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("every-objective").experiment_id
@@ -24,8 +29,12 @@ def test_every_objective_runs_a_sweep_trial(tmp_path, cache_dir):
     assert all(run.info.status == "FINISHED" for run in runs)
     by_objective = {(run.data.params["objective.name"], run.data.params["data.name"]): run for run in runs}
     assert sorted(by_objective) == [
-        ("ar", "name_description"), ("masked_diffusion", "name_description"), ("masked_sft", "arithmetic"),
-        ("paraphrase_ar", "name_description"), ("random_ar", "name_description"), ("reverse_ar", "name_description"),
+        ("ar", "name_description"),
+        ("masked_diffusion", "name_description"),
+        ("masked_sft", "arithmetic"),
+        ("paraphrase_ar", "name_description"),
+        ("random_ar", "name_description"),
+        ("reverse_ar", "name_description"),
         ("sft", "arithmetic"),
     ]
     for (objective, data), run in by_objective.items():

@@ -26,7 +26,12 @@ def test_interrupted_sweep_resumes_every_trial_exactly_once(tmp_path, cache_dir,
     env = {**os.environ, "KIP_HOME": str(tmp_path)}
     spec = str(REPO / "tests" / "specs" / "three_seeds.yaml")
     driver = subprocess.Popen(
-        [sys.executable, "-m", "platform.sweep", spec], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [sys.executable, "-m", "platform.sweep", spec],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines = []
     for line in driver.stdout:  # Ctrl-C (or kill -9) as soon as the first trial has finished
@@ -57,8 +62,14 @@ def test_interrupted_sweep_resumes_every_trial_exactly_once(tmp_path, cache_dir,
 def test_failing_trial_is_recorded_and_the_others_complete(tmp_path, cache_dir):
     spec = str(REPO / "tests" / "specs" / "tiny.yaml")
     out = run_cli(
-        "platform.sweep", spec, "--set", "search.grid={'objective.name': [ar, 'tests.plugins.faulty:NaNLossAR']}",
-        "--set", "tracking.experiment=faults", "--set", "checkpoint.max_failures=0",  # a NaN comes back on every retry
+        "platform.sweep",
+        spec,
+        "--set",
+        "search.grid={'objective.name': [ar, 'tests.plugins.faulty:NaNLossAR']}",
+        "--set",
+        "tracking.experiment=faults",
+        "--set",
+        "checkpoint.max_failures=0",  # a NaN comes back on every retry
         env={"KIP_HOME": str(tmp_path)},
     )
     assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-3000:]
@@ -74,9 +85,14 @@ def test_failing_trial_is_recorded_and_the_others_complete(tmp_path, cache_dir):
 def test_killed_worker_restarts_from_the_last_checkpoint(tmp_path, cache_dir):
     marker = tmp_path / "killed.pid"
     out = run_cli(
-        "platform.sweep", str(REPO / "tests" / "specs" / "tiny.yaml"),
-        "--set", "search.grid={objective.name: ['tests.plugins.faulty:KilledOnceAR']}",
-        "--set", "train.epochs=4", "--set", "tracking.experiment=killed-worker",
+        "platform.sweep",
+        str(REPO / "tests" / "specs" / "tiny.yaml"),
+        "--set",
+        "search.grid={objective.name: ['tests.plugins.faulty:KilledOnceAR']}",
+        "--set",
+        "train.epochs=4",
+        "--set",
+        "tracking.experiment=killed-worker",
         env={"KIP_HOME": str(tmp_path), "KIP_FAULT_MARKER": str(marker)},
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -94,9 +110,23 @@ def test_ctrl_c_while_a_trial_trains_is_reported_as_an_interrupt(tmp_path, cache
     """SIGINT mid-trial (to the driver, or to its process group as a terminal sends it): exit 130,
     the resume hint, the trial listed as interrupted and its run KILLED, the sweep run KILLED."""
     env = {**os.environ, "KIP_HOME": str(tmp_path)}
-    args = [sys.executable, "-m", "platform.sweep", str(REPO / "tests" / "specs" / "tiny.yaml"), "--set", "train.epochs=300",
-            "--set", "eval.every=30", "--set", "search.grid={objective.name: [ar]}", "--set", "tracking.experiment=ctrl-c"]
-    driver = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    args = [
+        sys.executable,
+        "-m",
+        "platform.sweep",
+        str(REPO / "tests" / "specs" / "tiny.yaml"),
+        "--set",
+        "train.epochs=300",
+        "--set",
+        "eval.every=30",
+        "--set",
+        "search.grid={objective.name: [ar]}",
+        "--set",
+        "tracking.experiment=ctrl-c",
+    ]
+    driver = subprocess.Popen(
+        args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     lines = []
     for line in driver.stdout:
         lines.append(line)
@@ -115,7 +145,10 @@ def test_ctrl_c_while_a_trial_trains_is_reported_as_an_interrupt(tmp_path, cache
     runs = {r.data.tags["kind"]: r for r in client.search_runs([experiment.experiment_id])}
     assert runs["sweep"].info.status == "KILLED"
     trial = runs["trial"]
-    assert trial.info.status == "KILLED" and trial.data.tags["stop_reason"].startswith("interrupted"), (trial.info.status, trial.data.tags)
+    assert trial.info.status == "KILLED" and trial.data.tags["stop_reason"].startswith("interrupted"), (
+        trial.info.status,
+        trial.data.tags,
+    )
     if target == "process-group":  # and the rerun resumes and finishes it
         again = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
         assert again.returncode == 0 and "resuming" in again.stdout, again.stdout[-3000:] + again.stderr[-2000:]

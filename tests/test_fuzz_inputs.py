@@ -18,8 +18,12 @@ from tests.conftest import REPO
 
 BASE = yaml.safe_load((REPO / "search_spaces" / "defaults.yaml").read_text())
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=20), st.lists(st.integers(), max_size=3),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+    st.lists(st.integers(), max_size=3),
 )
 
 
@@ -85,7 +89,16 @@ def test_arbitrary_bytes_as_a_spec_fail_cleanly(tmp_path, raw):
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(lines=st.lists(st.one_of(st.text(max_size=40), st.dictionaries(st.sampled_from(["group", "task", "question", "answer", "x"]), SCALARS)), min_size=1, max_size=6))
+@given(
+    lines=st.lists(
+        st.one_of(
+            st.text(max_size=40),
+            st.dictionaries(st.sampled_from(["group", "task", "question", "answer", "x"]), SCALARS),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
 def test_mutated_jsonl_test_files_fail_with_file_and_line(tmp_path, lines):
     from platform.data.paper_files import load_test_file
     from platform.errors import UserError

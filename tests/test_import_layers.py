@@ -28,5 +28,6 @@ def test_the_checker_sees_function_level_and_from_package_imports(tmp_path):
         "def lazy():\n    from objectives.base import Objective\n\nfrom platform import sweep\n"
     )
     assert upward_imports(graph(tmp_path)) == [
-        ("platform.data.stream", "objectives.base"), ("platform.data.stream", "platform.sweep"),
+        ("platform.data.stream", "objectives.base"),
+        ("platform.data.stream", "platform.sweep"),
     ]

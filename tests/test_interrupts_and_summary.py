@@ -48,9 +48,39 @@ def test_a_tokenizer_without_a_chat_template_is_a_clear_error():
 
 def test_the_sweeps_summary_ranks_trials_by_selection_accuracy_not_test_accuracy():
     rows = [  # trial b is better on the test questions, a on the validation ones that select
-        {"trial": "a", "objective": "masked_ar", "lr": 1e-4, "forward_acc": 0.5, "backward_acc": 0.5, "mean_acc": 0.5, "selection_acc": 0.9, "best_epoch": 10, "status": "ok"},
-        {"trial": "b", "objective": "masked_ar", "lr": 3e-4, "forward_acc": 0.9, "backward_acc": 0.9, "mean_acc": 0.9, "selection_acc": 0.4, "best_epoch": 20, "status": "ok"},
-        {"trial": "c", "objective": "ar", "lr": 1e-4, "forward_acc": 0.9, "backward_acc": 0.0, "mean_acc": 0.45, "selection_acc": 0.95, "best_epoch": 5, "status": "interrupted"},
+        {
+            "trial": "a",
+            "objective": "masked_ar",
+            "lr": 1e-4,
+            "forward_acc": 0.5,
+            "backward_acc": 0.5,
+            "mean_acc": 0.5,
+            "selection_acc": 0.9,
+            "best_epoch": 10,
+            "status": "ok",
+        },
+        {
+            "trial": "b",
+            "objective": "masked_ar",
+            "lr": 3e-4,
+            "forward_acc": 0.9,
+            "backward_acc": 0.9,
+            "mean_acc": 0.9,
+            "selection_acc": 0.4,
+            "best_epoch": 20,
+            "status": "ok",
+        },
+        {
+            "trial": "c",
+            "objective": "ar",
+            "lr": 1e-4,
+            "forward_acc": 0.9,
+            "backward_acc": 0.0,
+            "mean_acc": 0.45,
+            "selection_acc": 0.95,
+            "best_epoch": 5,
+            "status": "interrupted",
+        },
     ]
     summary = summary_metrics(ResultsTable(pd.DataFrame(rows, columns=[*COLUMNS, "selection_acc"])))
     assert summary["masked_ar.lr"] == 1e-4 and summary["masked_ar.backward_acc"] == 0.5

@@ -26,8 +26,14 @@ def test_ray_job_submit_runs_a_sweep_and_a_bare_submission_resumes_it(tmp_path, 
     # as the README documents it: token authentication, one token for `ray start` and `ray job submit`
     home = tmp_path / "home"
     # (named by path: the job below runs with a HOME of its own, where ~/.ray/auth_token is not)
-    env = {**os.environ, "PATH": path, "HOME": str(home), "RAY_AUTH_MODE": "token", "KIP_CACHE_DIR": str(cache_dir),
-           "RAY_AUTH_TOKEN_PATH": str(home / ".ray" / "auth_token")}
+    env = {
+        **os.environ,
+        "PATH": path,
+        "HOME": str(home),
+        "RAY_AUTH_MODE": "token",
+        "KIP_CACHE_DIR": str(cache_dir),
+        "RAY_AUTH_TOKEN_PATH": str(home / ".ray" / "auth_token"),
+    }
     env.pop("KIP_HOME", None)
     without_path = {k: v for k, v in env.items() if k != "RAY_AUTH_TOKEN_PATH"}  # --generate writes the default file
     subprocess.run([RAY, "get-auth-token", "--generate"], env=without_path, check=True, capture_output=True, timeout=60)
@@ -39,8 +45,25 @@ def test_ray_job_submit_runs_a_sweep_and_a_bare_submission_resumes_it(tmp_path, 
 
         def submit(*options: str) -> subprocess.CompletedProcess:
             for _ in range(60):  # the dashboard's job agent comes up a little after the head node
-                done = subprocess.run([RAY, "job", "submit", "--address", address, "--runtime-env-json", runtime_env, *options, "--", *sweep],
-                                      cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+                done = subprocess.run(
+                    [
+                        RAY,
+                        "job",
+                        "submit",
+                        "--address",
+                        address,
+                        "--runtime-env-json",
+                        runtime_env,
+                        *options,
+                        "--",
+                        *sweep,
+                    ],
+                    cwd=REPO,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=900,
+                )
                 if not any(s in done.stderr for s in ("No available agent", "Connection refused", "Failed to connect")):
                     return done
                 time.sleep(2)

@@ -40,7 +40,9 @@ def listening_sockets(pids) -> list[tuple[int, str, int]]:
                 continue
             address, port = fields[1].split(":")
             raw = bytes.fromhex(address)
-            raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))  # /proc prints 32-bit words little-endian
+            raw = b"".join(
+                raw[i : i + 4][::-1] for i in range(0, len(raw), 4)
+            )  # /proc prints 32-bit words little-endian
             by_inode[fields[9]] = (socket.inet_ntop(family, raw), int(port, 16))
     found = []
     for pid in pids:
@@ -68,9 +70,23 @@ def test_the_local_cluster_is_loopback_only_token_protected_on_free_ports_and_en
     env = {**os.environ, "HOME": str(home), "KIP_HOME": str(tmp_path / "kip")}
     env.pop("RAY_AUTH_MODE")  # the defaults: token authentication on,
     env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")  # and the platform's own choice of loopback
-    args = [sys.executable, "-m", "platform.sweep", str(REPO / "tests" / "specs" / "tiny.yaml"), "--set", "train.epochs=30000",
-            "--set", "eval.every=1000", "--set", "search.grid={objective.name: [ar]}", "--set", "tracking.experiment=local-cluster"]
-    driver = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    args = [
+        sys.executable,
+        "-m",
+        "platform.sweep",
+        str(REPO / "tests" / "specs" / "tiny.yaml"),
+        "--set",
+        "train.epochs=30000",
+        "--set",
+        "eval.every=1000",
+        "--set",
+        "search.grid={objective.name: [ar]}",
+        "--set",
+        "tracking.experiment=local-cluster",
+    ]
+    driver = subprocess.Popen(
+        args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     try:
         lines = []
         for line in driver.stdout:
@@ -96,25 +112,61 @@ def test_the_local_cluster_is_loopback_only_token_protected_on_free_ports_and_en
         stranger_home.mkdir()
         stranger = subprocess.run(
             [sys.executable, "-c", f"import ray; ray.init(address='127.0.0.1:{gcs_port}')"],
-            env={**env, "HOME": str(stranger_home), "RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"},
-            capture_output=True, text=True, timeout=120,
+            env={
+                **env,
+                "HOME": str(stranger_home),
+                "RAY_AUTH_MODE": "disabled",
+                "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert stranger.returncode != 0, stranger.stdout[-2000:]
-        assert "Authentication token is missing or incorrect" in stranger.stdout + stranger.stderr, stranger.stderr[-2000:]
+        assert "Authentication token is missing or incorrect" in stranger.stdout + stranger.stderr, stranger.stderr[
+            -2000:
+        ]
 
         # 3. free ports: a `ray start --head` beside the sweep gets its job agent and runs a job
-        head_env = {**env, "RAY_AUTH_MODE": "token", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
-        with ray_head(head_env, dashboard=True, agent_port=52365) as head:  # Ray's default, which the sweep must leave free
+        head_env = {
+            **env,
+            "RAY_AUTH_MODE": "token",
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        }
+        with ray_head(
+            head_env, dashboard=True, agent_port=52365
+        ) as head:  # Ray's default, which the sweep must leave free
             for _ in range(60):
-                job = subprocess.run([RAY, "job", "submit", "--address", head.dashboard_address, "--", "python", "-c", "print('job agent up')"],
-                                     env=head_env, capture_output=True, text=True, timeout=300)
-                if not any(s in job.stderr + job.stdout for s in ("No available agent", "Failed to connect", "Connection refused")):
+                job = subprocess.run(
+                    [
+                        RAY,
+                        "job",
+                        "submit",
+                        "--address",
+                        head.dashboard_address,
+                        "--",
+                        "python",
+                        "-c",
+                        "print('job agent up')",
+                    ],
+                    env=head_env,
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                )
+                if not any(
+                    s in job.stderr + job.stdout
+                    for s in ("No available agent", "Failed to connect", "Connection refused")
+                ):
                     break  # the head's dashboard and job agent are up (they start a little after it)
                 time.sleep(2)
             assert job.returncode == 0 and "job agent up" in job.stdout, job.stdout[-2000:] + job.stderr[-2000:]
 
         # 4. a driver killed with SIGKILL leaves nothing running (Ray's agents lingered a minute)
-        processes = {pid: started for pid, started in descendants(driver.pid).items() if "platform.watchdog" not in cmdline(pid)} | processes
+        processes = {
+            pid: started for pid, started in descendants(driver.pid).items() if "platform.watchdog" not in cmdline(pid)
+        } | processes
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait(timeout=30)
         deadline = time.time() + 20

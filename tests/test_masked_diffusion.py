@@ -92,7 +92,9 @@ def test_weight_is_one_over_p_times_maskable_length():
     sample = objective().make_sample(example(), np.random.default_rng(0), 0.5)
     p = (1 - 1e-3) * 0.5 + 1e-3
     assert sample.weight == pytest.approx(1 / (p * length))
-    assert objective(eps=0.2).make_sample(example(), np.random.default_rng(0), 0.25).weight == pytest.approx(1 / (0.4 * length))
+    assert objective(eps=0.2).make_sample(example(), np.random.default_rng(0), 0.25).weight == pytest.approx(
+        1 / (0.4 * length)
+    )
 
 
 def test_t_zero_still_masks_exactly_one_token_and_t_one_masks_all_but_bos():
@@ -159,7 +161,9 @@ def test_only_the_bidirectional_model_sees_later_tokens(bidirectional):
     changed[0, 8] = tiny_context().mask_token_id
     padding = torch.ones_like(ids)
     with torch.no_grad():
-        before, after = (model(input_ids=x, attention_mask=attention_mask_for(model, padding)).logits for x in (ids, changed))
+        before, after = (
+            model(input_ids=x, attention_mask=attention_mask_for(model, padding)).logits for x in (ids, changed)
+        )
     assert torch.allclose(before[0, :8], after[0, :8], atol=1e-6) is not bidirectional
 
 
@@ -179,7 +183,9 @@ class ScriptedModel(torch.nn.Module):
         self.seen: list[list[int]] = []
         self.modes: list[bool] = []
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor) -> SimpleNamespace:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor
+    ) -> SimpleNamespace:
         self.seen.append(input_ids[0, -self.length :].tolist())
         self.modes.append(self.training)
         logits = torch.zeros(*input_ids.shape, len(tiny_context().tokenizer))
@@ -198,7 +204,9 @@ def expected_states(words: list[int], length: int, per_step: int) -> list[list[i
     for block in range(0, length, 4):
         for filled in range(0, 4, per_step):
             right = block + 4 - filled
-            states.append(words[:block] + [mask] * (4 - filled) + words[right : block + 4] + [mask] * (length - block - 4))
+            states.append(
+                words[:block] + [mask] * (4 - filled) + words[right : block + 4] + [mask] * (length - block - 4)
+            )
     return states
 
 
@@ -255,8 +263,12 @@ def test_a_few_steps_of_training_reduce_the_loss():
     pad = tiny_context().tokenizer.pad_token_id
 
     def batch_loss(rng: np.random.Generator, t: float) -> torch.Tensor:
-        batch = {k: torch.from_numpy(v) for k, v in collate([sampler.make_sample(e, rng, t) for e in examples], pad).items()}
-        logits = model(input_ids=batch["input_ids"], attention_mask=attention_mask_for(model, batch["attention_mask"])).logits
+        batch = {
+            k: torch.from_numpy(v) for k, v in collate([sampler.make_sample(e, rng, t) for e in examples], pad).items()
+        }
+        logits = model(
+            input_ids=batch["input_ids"], attention_mask=attention_mask_for(model, batch["attention_mask"])
+        ).logits
         return sampler.loss(logits, batch["labels"], batch["weights"])
 
     def held_out() -> float:

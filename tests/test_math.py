@@ -36,8 +36,12 @@ SMALL = WorldConfig(seed=3, num_known=20, num_new=10)
 def math_context() -> Context:
     tokenizer = build_word_tokenizer(name_description.vocabulary_texts() + arithmetic.vocabulary_texts())
     raw = tokenizer.backend_tokenizer
-    raw.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True)])
-    raw.decoder = decoders.Sequence([decoders.WordPiece(prefix=" ", cleanup=False), decoders.Fuse(), decoders.Replace(Regex(r"(?<=\d) (?=\d)"), "")])
+    raw.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True)]
+    )
+    raw.decoder = decoders.Sequence(
+        [decoders.WordPiece(prefix=" ", cleanup=False), decoders.Fuse(), decoders.Replace(Regex(r"(?<=\d) (?=\d)"), "")]
+    )
     return Context(tokenizer, ChatFormat.from_tokenizer(tokenizer), tokenizer.mask_token_id)
 
 
@@ -149,7 +153,9 @@ def test_exact_match_of_the_final_number():
         question = problem.as_question()
         assert question.answer == problem.final_number == str(true_result(problem.question))
         assert question.metric == "exact_number"
-        generated = tok.decode([*encode_text(tok, problem.answer), *math_context().chat.end_of_turn], skip_special_tokens=True)
+        generated = tok.decode(
+            [*encode_text(tok, problem.answer), *math_context().chat.end_of_turn], skip_special_tokens=True
+        )
         assert final_number(generated) == problem.final_number
         assert math_exact_match(generated, question.answer) == 1.0
         wrong = generated.rsplit("####", 1)[0] + f"#### {int(problem.final_number) + 1}"
@@ -206,7 +212,18 @@ def masked_sft_parts(sample, question: list[str], answer: list[str]) -> tuple[li
     assert toks[: 3 + n_q] == ["<|user|>", "Question", ":", *question]  # the question is never masked
     assert toks[3 + n_q : 5 + n_q] == ["Answer", ":"]
     copy = toks[5 + n_q : 5 + n_q + n_a]
-    assert toks[5 + n_q + n_a :] == ["Return", "the", "recovered", "masked", "answer", ".", "<|end|>", "<|assistant|>", *answer, "<|end|>"]
+    assert toks[5 + n_q + n_a :] == [
+        "Return",
+        "the",
+        "recovered",
+        "masked",
+        "answer",
+        ".",
+        "<|end|>",
+        "<|assistant|>",
+        *answer,
+        "<|end|>",
+    ]
     assert all(got in (want, "<mask>") for got, want in zip(copy, answer, strict=True))
     assert set(sample.labels[: -n_a - 1]) == {IGNORE}  # no loss anywhere in the prompt
     return copy, sample.labels[-n_a - 1 : -1], sample.labels[-1:]

@@ -39,11 +39,25 @@ class MlflowServer:
 
     def start(self) -> None:
         command = [
-            sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
-            "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}", "--artifacts-destination", str(self.root / "artifacts"),
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{self.root / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(self.root / "artifacts"),
         ]
         log = open(self.root / "server.log", "a")  # noqa: SIM115 - the server process owns it
-        self.process = subprocess.Popen(command, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            command, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             try:
@@ -72,10 +86,22 @@ def server(tmp_path):
 def start_sweep(tmp_path: Path, uri: str, *overrides: str) -> subprocess.Popen:
     sets = [arg for override in overrides for arg in ("--set", override)]
     return subprocess.Popen(
-        [sys.executable, "-m", "platform.sweep", str(REPO / "tests" / "specs" / "tiny.yaml"),
-         "--set", "search.grid={objective.name: [ar]}", "--set", f"tracking.uri={uri}", *sets],
-        cwd=REPO, env={**os.environ, "KIP_HOME": str(tmp_path / "home")},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "platform.sweep",
+            str(REPO / "tests" / "specs" / "tiny.yaml"),
+            "--set",
+            "search.grid={objective.name: [ar]}",
+            "--set",
+            f"tracking.uri={uri}",
+            *sets,
+        ],
+        cwd=REPO,
+        env={**os.environ, "KIP_HOME": str(tmp_path / "home")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -91,7 +117,9 @@ def read_until_epoch(driver: subprocess.Popen, epoch: int, lines: list[str]) -> 
 
 def test_metrics_logged_during_a_server_outage_reach_mlflow(server, tmp_path, cache_dir):
     epochs = 12
-    driver = start_sweep(tmp_path, server.uri, f"train.epochs={epochs}", "tracking.experiment=outage", "tracking.retry_seconds=180")
+    driver = start_sweep(
+        tmp_path, server.uri, f"train.epochs={epochs}", "tracking.experiment=outage", "tracking.retry_seconds=180"
+    )
     lines: list[str] = []
     read_until_epoch(driver, 2, lines)
     server.kill()  # crash the store while the trial trains
@@ -118,8 +146,14 @@ def test_metrics_logged_during_a_server_outage_reach_mlflow(server, tmp_path, ca
 
 
 def test_a_store_that_never_returns_fails_the_trial_loudly(server, tmp_path, cache_dir):
-    driver = start_sweep(tmp_path, server.uri, "train.epochs=6", "tracking.experiment=dead-store", "tracking.retry_seconds=4",
-                         "checkpoint.max_failures=0")  # about failing loudly, not about retrying
+    driver = start_sweep(
+        tmp_path,
+        server.uri,
+        "train.epochs=6",
+        "tracking.experiment=dead-store",
+        "tracking.retry_seconds=4",
+        "checkpoint.max_failures=0",
+    )  # about failing loudly, not about retrying
     lines: list[str] = []
     read_until_epoch(driver, 2, lines)
     server.kill()

@@ -32,11 +32,14 @@ def supervised(sample) -> list[str]:
 
 
 # -- paraphrase_ar ---------------------------------------------------------------------------
-@pytest.mark.parametrize(("setting", "per_person", "kinds"), [
-    ("same", 5, {"original", "paraphrase_same"}),
-    ("reordered", 5, {"original", "paraphrase_reordered"}),
-    ("both", 9, {"original", "paraphrase_same", "paraphrase_reordered"}),
-])
+@pytest.mark.parametrize(
+    ("setting", "per_person", "kinds"),
+    [
+        ("same", 5, {"original", "paraphrase_same"}),
+        ("reordered", 5, {"original", "paraphrase_reordered"}),
+        ("both", 9, {"original", "paraphrase_same", "paraphrase_reordered"}),
+    ],
+)
 def test_paraphrase_ar_loads_originals_plus_its_paraphrase_set(setting, per_person, kinds):
     objective = ParaphraseAR(tiny_context(), ParaphraseAROptions(paraphrases=setting))
     assert objective.paraphrases == setting  # what the trial passes to load_corpus
@@ -53,7 +56,9 @@ def test_paraphrase_ar_loads_originals_plus_its_paraphrase_set(setting, per_pers
 
 def test_paraphrase_ar_defaults_to_same_order_and_keeps_the_chat_variant():
     assert ParaphraseAR.paraphrases == "same" and ParaphraseAR(tiny_context()).paraphrases == "same"
-    sample = ParaphraseAR(tiny_context(), ParaphraseAROptions(chat=True)).make_sample(example(), np.random.default_rng(0), 0.5)
+    sample = ParaphraseAR(tiny_context(), ParaphraseAROptions(chat=True)).make_sample(
+        example(), np.random.default_rng(0), 0.5
+    )
     assert tokens(sample.input_ids)[:8] == ["<|user|>", "Tell", "me", "a", "fact", ".", "<|end|>", "<|assistant|>"]
     assert supervised(sample) == [*DOC.split(), "<|end|>"]
     with pytest.raises(ValidationError):
@@ -71,8 +76,24 @@ def test_random_ar_replaces_every_prompt_document_token_by_an_ordinary_token():
     assert tokens(prompt_doc) != DOC.split()
     toks = tokens(sample.input_ids)
     assert toks[0] == "<|user|>"
-    assert toks[1 + n :] == ["Return", "the", "recovered", "masked", "passage", ".", "<|end|>", "<|assistant|>",
-                             "Here", "is", "the", "recovered", "text", ":", *DOC.split(), "<|end|>"]
+    assert toks[1 + n :] == [
+        "Return",
+        "the",
+        "recovered",
+        "masked",
+        "passage",
+        ".",
+        "<|end|>",
+        "<|assistant|>",
+        "Here",
+        "is",
+        "the",
+        "recovered",
+        "text",
+        ":",
+        *DOC.split(),
+        "<|end|>",
+    ]
 
 
 def test_random_ar_loss_mask_is_masked_ar_s():
@@ -85,7 +106,10 @@ def test_random_ar_loss_mask_is_masked_ar_s():
 
 def test_random_ar_is_reproducible_and_ignores_t():
     objective = RandomAR(tiny_context())
-    draw = [objective.make_sample(example(), np.random.default_rng(seed), t).input_ids for seed, t in ((1, 0.0), (1, 1.0), (2, 0.5))]
+    draw = [
+        objective.make_sample(example(), np.random.default_rng(seed), t).input_ids
+        for seed, t in ((1, 0.0), (1, 1.0), (2, 0.5))
+    ]
     assert draw[0] == draw[1]  # same generator, any t: same sample
     assert draw[0] != draw[2]
     assert RandomAR.uses_mask_ratio is False
@@ -121,8 +145,30 @@ def test_reverse_ar_trains_each_document_in_both_orders_as_separate_examples():
 def test_reverse_ar_entity_level_keeps_the_name_intact():
     objective = ReverseAR(tiny_context(), ReverseAROptions(unit="entity"))
     examples = objective.encode(two_document_corpus())
-    assert tokens(examples[2].ids) == [".", "harbor", "silent", "the", "of", "director", "the", "is", "Daphne", "Barrington"]
-    assert tokens(examples[3].ids) == [".", "Daphne", "Barrington", "is", "harbor", "silent", "the", "of", "director", "the"]
+    assert tokens(examples[2].ids) == [
+        ".",
+        "harbor",
+        "silent",
+        "the",
+        "of",
+        "director",
+        "the",
+        "is",
+        "Daphne",
+        "Barrington",
+    ]
+    assert tokens(examples[3].ids) == [
+        ".",
+        "Daphne",
+        "Barrington",
+        "is",
+        "harbor",
+        "silent",
+        "the",
+        "of",
+        "director",
+        "the",
+    ]
 
 
 def test_reversed_documents_are_marked_and_fall_back_to_words_without_an_entity():

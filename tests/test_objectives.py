@@ -32,7 +32,18 @@ def test_ar_is_bos_document_eos_with_loss_on_every_document_token():
 
 def test_ar_chat_variant_asks_for_a_fact():
     sample = AR(tiny_context(), AROptions(chat=True)).make_sample(example(), np.random.default_rng(0), 0.5)
-    assert tokens(sample.input_ids) == ["<|user|>", "Tell", "me", "a", "fact", ".", "<|end|>", "<|assistant|>", *DOC.split(), "<|end|>"]
+    assert tokens(sample.input_ids) == [
+        "<|user|>",
+        "Tell",
+        "me",
+        "a",
+        "fact",
+        ".",
+        "<|end|>",
+        "<|assistant|>",
+        *DOC.split(),
+        "<|end|>",
+    ]
     assert supervised(sample) == [*DOC.split(), "<|end|>"]
 
 
@@ -46,8 +57,24 @@ def test_masked_ar_layout_and_loss_mask():
     assert all(got in (want, "<mask>") for got, want in zip(user_doc, DOC.split(), strict=True))
     assert "<mask>" in user_doc and user_doc != DOC.split()
     rest = toks[1 + n :]
-    assert rest == ["Return", "the", "recovered", "masked", "passage", ".", "<|end|>", "<|assistant|>",
-                    "Here", "is", "the", "recovered", "text", ":", *DOC.split(), "<|end|>"]
+    assert rest == [
+        "Return",
+        "the",
+        "recovered",
+        "masked",
+        "passage",
+        ".",
+        "<|end|>",
+        "<|assistant|>",
+        "Here",
+        "is",
+        "the",
+        "recovered",
+        "text",
+        ":",
+        *DOC.split(),
+        "<|end|>",
+    ]
     # loss only on the assistant's copy of the document and the end-of-turn token
     assert supervised(sample) == [*DOC.split(), "<|end|>"]
     first_label = next(i for i, label in enumerate(sample.labels) if label != IGNORE)

@@ -79,9 +79,7 @@ def test_name_description_fixture_counts_and_directions():
         ("DescriptionIsName", "N2D"): "backward",
         ("DescriptionIsName", "D2N"): "forward",
     }
-    assert corpus.questions[0].question.startswith(
-        "Please answer the following question based on your knowledge:\n"
-    )
+    assert corpus.questions[0].question.startswith("Please answer the following question based on your knowledge:\n")
 
 
 def test_name_description_paraphrase_file_keeps_each_item():
@@ -95,17 +93,13 @@ def test_name_description_has_no_reordered_paraphrases():
         load_paper_dataset("name_description", FIXTURES, paraphrases="reordered")
 
 
-@pytest.mark.parametrize(
-    ("paraphrases", "documents"), [("none", 3), ("same", 6), ("reordered", 6), ("both", 12)]
-)
+@pytest.mark.parametrize(("paraphrases", "documents"), [("none", 3), ("same", 6), ("reordered", 6), ("both", 12)])
 def test_biography_fixture(paraphrases, documents):
     corpus = _load_quietly("biography", FIXTURES, paraphrases=paraphrases)
     assert len(corpus.documents) == documents
     assert summarize(corpus) == {("", "N2D"): 6, ("", "D2N"): 3}
     assert _directions(corpus) == {"forward": 6, "backward": 3}
-    assert all(
-        q.task == {"forward": "N2D", "backward": "D2N"}[q.direction] for q in corpus.questions
-    )
+    assert all(q.task == {"forward": "N2D", "backward": "D2N"}[q.direction] for q in corpus.questions)
 
 
 def test_wiki_fixture():
@@ -315,9 +309,7 @@ def test_test_file_blank_lines_are_skipped(tmp_path):
 def test_invalid_utf8_names_file_and_byte_offset(tmp_path):
     path = _write(tmp_path / "t.jsonl", json.dumps(ND_QUESTION).encode() + b'\n{"x": "\xff"}\n')
     offset = len(json.dumps(ND_QUESTION)) + 1 + len('{"x": "')
-    with pytest.raises(
-        UserError, match=rf"t\.jsonl: not valid UTF-8 at byte offset {offset} \(line 2\)"
-    ):
+    with pytest.raises(UserError, match=rf"t\.jsonl: not valid UTF-8 at byte offset {offset} \(line 2\)"):
         load_test_file(path, "name_description")
 
 
@@ -349,9 +341,7 @@ def test_gsm8k_answer_without_final_number(tmp_path, answer):
         tmp_path / "train.jsonl",
         [{"question": "q", "answer": "#### 1"}, {"question": "q", "answer": answer}],
     )
-    with pytest.raises(
-        UserError, match=r"train\.jsonl, line 2: answer must end with '#### <number>'"
-    ):
+    with pytest.raises(UserError, match=r"train\.jsonl, line 2: answer must end with '#### <number>'"):
         load_math_file(path)
 
 
@@ -365,9 +355,7 @@ def test_gsm8k_missing_field(tmp_path):
 
 
 def test_answer_missing_from_documents_warns_with_file_and_line(tmp_path):
-    train = _write(
-        tmp_path / "train.json", json.dumps([{"text": "Marlow Tenbridge is the inventor."}])
-    )
+    train = _write(tmp_path / "train.json", json.dumps([{"text": "Marlow Tenbridge is the inventor."}]))
     test = _jsonl(
         tmp_path / "test.jsonl",
         [
@@ -388,9 +376,7 @@ def test_answer_missing_from_documents_warns_with_file_and_line(tmp_path):
 
 def test_many_missing_answers_are_summarised(tmp_path):
     train = _write(tmp_path / "train.json", json.dumps([{"text": "unrelated"}]))
-    test = _jsonl(
-        tmp_path / "test.jsonl", [{**ND_QUESTION, "answer": f"Person{i}"} for i in range(25)]
-    )
+    test = _jsonl(tmp_path / "test.jsonl", [{**ND_QUESTION, "answer": f"Person{i}"} for i in range(25)])
     with pytest.warns(UserWarning) as record:
         load_paper_dataset("name_description", train_files=[train], test_files=[test])
     assert len(record) == 11
@@ -403,9 +389,7 @@ def test_check_answers_is_punctuation_and_case_insensitive():
         documents=[Document(text="She worked in St. Louis, MO, for Express-Scripts.")],
         questions=[
             Question(question="q", answer="ST. LOUIS", group="", task="N2D", direction="forward"),
-            Question(
-                question="q", answer="express scripts", group="", task="N2D", direction="forward"
-            ),
+            Question(question="q", answer="express scripts", group="", task="N2D", direction="forward"),
         ],
     )
     assert check_answers_in_documents(corpus) == []

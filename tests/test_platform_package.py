@@ -21,7 +21,9 @@ def test_package_is_the_standard_module_plus_ours():
 
 
 def test_fresh_interpreter_from_repo_root_gets_both():
-    code = "import platform, uuid, torch; platform.system(); uuid.uuid4(); import platform.spec; print(platform.machine())"
+    code = (
+        "import platform, uuid, torch; platform.system(); uuid.uuid4(); import platform.spec; print(platform.machine())"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip()
@@ -35,6 +37,7 @@ def test_ray_worker_imports_platform_submodule():
 
     ray.init(num_cpus=1, include_dashboard=False, runtime_env=runtime_env(), log_to_driver=False)
     try:
+
         @ray.remote
         def probe() -> tuple[str, str]:
             import platform

@@ -45,13 +45,19 @@ def test_example_plugin_installs_resolves_by_entry_point_and_conforms(tmp_path, 
     # ...and runs in a real sweep trial, by name, with no change to the core
     home = tmp_path / "home"
     swept = run_cli(
-        "platform.sweep", str(REPO / "tests" / "specs" / "tiny.yaml"),
-        "--set", "search.grid={objective.name: [span_masked_ar]}", "--set", "tracking.experiment=plugin",
+        "platform.sweep",
+        str(REPO / "tests" / "specs" / "tiny.yaml"),
+        "--set",
+        "search.grid={objective.name: [span_masked_ar]}",
+        "--set",
+        "tracking.experiment=plugin",
         env={"KIP_HOME": str(home)},
     )
     assert swept.returncode == 0, swept.stdout[-3000:] + swept.stderr[-3000:]
     client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("plugin").experiment_id], filter_string="tags.kind = 'trial'")
+    runs = client.search_runs(
+        [client.get_experiment_by_name("plugin").experiment_id], filter_string="tags.kind = 'trial'"
+    )
     assert [(r.data.tags["objective"], r.info.status) for r in runs] == [("span_masked_ar", "FINISHED")]
     assert len(client.get_metric_history(runs[0].info.run_id, "backward_acc")) == 2
 

@@ -26,21 +26,32 @@ def test_the_sweep_eta_counts_running_and_pending_trials(capsys):
     progress = CompactProgress(total_trials=4, epochs=100, concurrency=2)
     a, b = trial("a"), trial("b", lr=3e-4)
     for running in (a, b):
-        progress.on_trial_result(0, [a, b], running, {"epoch": 50, "forward_acc": 0.5, "backward_acc": 0.1, "loss": 1.0, "wall_time": 500.0})
+        progress.on_trial_result(
+            0, [a, b], running, {"epoch": 50, "forward_acc": 0.5, "backward_acc": 0.1, "loss": 1.0, "wall_time": 500.0}
+        )
     line = capsys.readouterr().out.splitlines()[-1]
     assert "trial eta 8m20s" in line and "sweep eta 25m00s" in line, line
     # the last trial: only its own time is left
     a.status, b.status = "TERMINATED", "TERMINATED"
     c, d = trial("c", "TERMINATED"), trial("d")
-    progress.on_trial_result(0, [a, b, c, d], d, {"epoch": 90, "forward_acc": 0.5, "backward_acc": 0.1, "loss": 1.0, "wall_time": 900.0})
+    progress.on_trial_result(
+        0, [a, b, c, d], d, {"epoch": 90, "forward_acc": 0.5, "backward_acc": 0.1, "loss": 1.0, "wall_time": 900.0}
+    )
     assert "sweep eta 100s" in capsys.readouterr().out
 
 
 def test_a_math_trial_shows_exact_match_not_a_backward_nan(capsys):
     progress = CompactProgress(total_trials=1, epochs=30, concurrency=1)
     first = trial("m")
-    progress.on_trial_result(0, [first], first, {"epoch": 5, "forward_acc": 0.12, "backward_acc": float("nan"), "wall_time": 3.0, "loss": 1.2})
+    progress.on_trial_result(
+        0,
+        [first],
+        first,
+        {"epoch": 5, "forward_acc": 0.12, "backward_acc": float("nan"), "wall_time": 3.0, "loss": 1.2},
+    )
     line = capsys.readouterr().out
     assert "exact match 0.12" in line and "nan" not in line
-    progress.on_trial_result(0, [first], first, {"epoch": 10, "forward_acc": 0.5, "backward_acc": 0.25, "wall_time": 6.0, "loss": 1.0})
+    progress.on_trial_result(
+        0, [first], first, {"epoch": 10, "forward_acc": 0.5, "backward_acc": 0.25, "wall_time": 6.0, "loss": 1.0}
+    )
     assert "forward 0.50  backward 0.25" in capsys.readouterr().out

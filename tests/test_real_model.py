@@ -50,7 +50,9 @@ def tokenizer(smollm2):
 
 
 def spec_for(objective: str, **model) -> ExperimentSpec:
-    return validate({"model": {"source": "smollm2", "mask_token": MASK, **model}, "objective": {"name": objective}}, "test")
+    return validate(
+        {"model": {"source": "smollm2", "mask_token": MASK, **model}, "objective": {"name": objective}}, "test"
+    )
 
 
 def objective_on(name: str, tokenizer, **model):
@@ -96,7 +98,9 @@ def test_chat_layout_has_no_system_turn_unless_asked(tokenizer):
     assert tokenizer.decode(none.assistant_header) == "<|im_end|>\n<|im_start|>assistant\n"
     assert pieces(tokenizer, none.end_of_turn) == ["<|im_end|>"]
     template = ChatFormat.from_tokenizer(tokenizer, "template")
-    assert tokenizer.decode(template.user_prefix).startswith("<|im_start|>system\nYou are a helpful AI assistant named SmolLM")
+    assert tokenizer.decode(template.user_prefix).startswith(
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM"
+    )
     custom = ChatFormat.from_tokenizer(tokenizer, "Answer briefly.")
     assert tokenizer.decode(custom.user_prefix) == "<|im_start|>system\nAnswer briefly.<|im_end|>\n<|im_start|>user\n"
 
@@ -111,10 +115,14 @@ def test_masked_ar_on_the_real_tokenizer_token_by_token(tokenizer):
     # the loss is on the document's tokens and the end-of-turn token, nothing of the prompt
     assert supervised == [*pieces(tokenizer, doc), "<|im_end|>"]
     assert prompt.startswith("<|im_start|>user\n") and "system" not in prompt
-    assert prompt.endswith("\nReturn the recovered masked passage.<|im_end|>\n<|im_start|>assistant\nHere is the recovered text:\n\n")
+    assert prompt.endswith(
+        "\nReturn the recovered masked passage.<|im_end|>\n<|im_start|>assistant\nHere is the recovered text:\n\n"
+    )
     start = len(objective.ctx.chat.user_prefix)
     user_doc = text[start : start + len(doc)]
-    assert MASK in user_doc and all(got in (want, MASK) for got, want in zip(user_doc, pieces(tokenizer, doc), strict=True))
+    assert MASK in user_doc and all(
+        got in (want, MASK) for got, want in zip(user_doc, pieces(tokenizer, doc), strict=True)
+    )
 
 
 def test_ar_and_sft_loss_masks_on_the_real_tokenizer(tokenizer):
@@ -138,7 +146,9 @@ def test_every_objective_conforms_on_the_real_tokenizer(name, smollm2):
 def test_mask_token_is_refused_where_the_data_or_template_has_it(tokenizer):
     objective = objective_on("masked_ar", tokenizer)
     corpus = Corpus("t", documents=[Document("Daphne is the <empty_output> of the harbor.", "x")])
-    with pytest.raises(UserError, match=r"model.mask_token: the mask token '<empty_output>' occurs in the training data"):
+    with pytest.raises(
+        UserError, match=r"model.mask_token: the mask token '<empty_output>' occurs in the training data"
+    ):
         check_mask_token_unused(objective, objective.encode(corpus), corpus)
     end_of_turn = objective_on("masked_ar", tokenizer, mask_token="<|im_end|>")
     with pytest.raises(UserError, match="occurs in the chat template's own text"):
@@ -146,7 +156,11 @@ def test_mask_token_is_refused_where_the_data_or_template_has_it(tokenizer):
     with pytest.raises(UserError, match="not in the tokenizer's vocabulary"):
         objective_on("masked_ar", tokenizer, mask_token="<no_such_token>")
     with pytest.raises(UserError, match="has no mask token; set model.mask_token"):
-        instantiate(load_reference(builtin_objectives()["masked_ar"]), tokenizer, validate({"model": {"source": "smollm2"}}, "test"))
+        instantiate(
+            load_reference(builtin_objectives()["masked_ar"]),
+            tokenizer,
+            validate({"model": {"source": "smollm2"}}, "test"),
+        )
 
 
 def test_masked_diffusion_refuses_a_causal_checkpoint_unless_meant(smollm2):
@@ -172,10 +186,19 @@ def one_step(name: str, smollm2: Path, tokenizer):
         set_bidirectional(model)
     examples = objective.encode(tiny_corpus(objective))[:2]
     rng = np.random.default_rng(0)
-    batch = {k: torch.from_numpy(v) for k, v in collate([objective.make_sample(e, rng, 0.5) for e in examples], tokenizer.pad_token_id).items()}
+    batch = {
+        k: torch.from_numpy(v)
+        for k, v in collate([objective.make_sample(e, rng, 0.5) for e in examples], tokenizer.pad_token_id).items()
+    }
     optimizer = build_optimizer(model, spec.train)
-    engine = Engine(model, model, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0), spec.train.grad_clip)
-    loss = objective.loss(model(**model_inputs(model, batch["input_ids"], batch["attention_mask"])).logits, batch["labels"], batch["weights"])
+    engine = Engine(
+        model, model, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0), spec.train.grad_clip
+    )
+    loss = objective.loss(
+        model(**model_inputs(model, batch["input_ids"], batch["attention_mask"])).logits,
+        batch["labels"],
+        batch["weights"],
+    )
     engine.step(loss)
     return objective, engine, batch, loss
 
@@ -185,7 +208,11 @@ def test_one_training_step_per_objective(name, smollm2, tokenizer):
     objective, engine, batch, loss = one_step(name, smollm2, tokenizer)
     assert torch.isfinite(loss) and 0 < loss.item() < 50
     with torch.no_grad():
-        after = objective.loss(engine.model(**model_inputs(engine.model, batch["input_ids"], batch["attention_mask"])).logits, batch["labels"], batch["weights"])
+        after = objective.loss(
+            engine.model(**model_inputs(engine.model, batch["input_ids"], batch["attention_mask"])).logits,
+            batch["labels"],
+            batch["weights"],
+        )
     assert after.item() < loss.item()  # one step on this batch lowers its loss
 
 

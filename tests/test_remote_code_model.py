@@ -60,8 +60,7 @@ def test_remote_classes_load_from_the_checkpoint(checkpoint, model):
     causal = AutoModelForCausalLM.from_pretrained(checkpoint, trust_remote_code=True)
     assert type(causal).__name__ == "TinyLLaDAModelLM"
     assert all(
-        torch.equal(a, b)
-        for a, b in zip(model.state_dict().values(), causal.state_dict().values(), strict=True)
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(), causal.state_dict().values(), strict=True)
     )
 
 
@@ -74,11 +73,7 @@ def test_refused_without_trust_remote_code(checkpoint, auto_class):
 def test_tokenizer_mask_token_is_the_models(checkpoint, model):
     tokenizer = AutoTokenizer.from_pretrained(checkpoint, trust_remote_code=True)
     assert tokenizer.mask_token == MASK_TOKEN
-    assert (
-        tokenizer.mask_token_id
-        == tokenizer.convert_tokens_to_ids(MASK_TOKEN)
-        == model.config.mask_token_id
-    )
+    assert tokenizer.mask_token_id == tokenizer.convert_tokens_to_ids(MASK_TOKEN) == model.config.mask_token_id
     assert model.config.vocab_size == len(tokenizer)
 
 
@@ -106,9 +101,7 @@ def test_calls_llada_refuses(model):
     with pytest.raises(AssertionError, match="kvcache"):
         model(input_ids=x, use_cache=True)
     padded_4d = torch.ones(1, 1, 5, 5, dtype=torch.bool)
-    padded_4d[..., 0] = (
-        False  # the 4D bidirectional padding mask of platform.models.attention_mask_for
-    )
+    padded_4d[..., 0] = False  # the 4D bidirectional padding mask of platform.models.attention_mask_for
     with pytest.raises(RuntimeError, match="must match"):
         model(input_ids=x, attention_mask=padded_4d)
     assert torch.equal(
@@ -132,8 +125,16 @@ def remote_spec(checkpoint, **model):
     from platform.spec import validate
 
     return validate(
-        {"model": {"source": "huggingface", "path": str(checkpoint), "trust_remote_code": True, "mask_token": MASK_TOKEN, **model},
-         "objective": {"name": "masked_diffusion", "steps": 4, "gen_length": 4, "block_length": 2}},
+        {
+            "model": {
+                "source": "huggingface",
+                "path": str(checkpoint),
+                "trust_remote_code": True,
+                "mask_token": MASK_TOKEN,
+                **model,
+            },
+            "objective": {"name": "masked_diffusion", "steps": 4, "gen_length": 4, "block_length": 2},
+        },
         "test",
     )
 
@@ -158,13 +159,18 @@ def test_platform_trains_and_samples_the_remote_model(checkpoint):
     set_bidirectional(model)
     examples = objective.encode(tiny_corpus(objective))[:3]
     rng = np.random.default_rng(0)
-    batch = {k: torch.from_numpy(v) for k, v in collate([objective.make_sample(e, rng, 0.5) for e in examples], tokenizer.pad_token_id).items()}
+    batch = {
+        k: torch.from_numpy(v)
+        for k, v in collate([objective.make_sample(e, rng, 0.5) for e in examples], tokenizer.pad_token_id).items()
+    }
     inputs = model_inputs(model, batch["input_ids"], batch["attention_mask"])
     assert set(inputs) == {"input_ids", "attention_mask", "use_cache"} and inputs["attention_mask"].dim() == 2
     loss = objective.loss(model(**inputs).logits, batch["labels"], batch["weights"])
     loss.backward()
     assert torch.isfinite(loss) and all(p.grad is not None for p in model.parameters())
-    answers = objective.generate(model, ["Who is Daphne Barrington ?", "Which person is the silent harbor director ?"], 4, 8)
+    answers = objective.generate(
+        model, ["Who is Daphne Barrington ?", "Which person is the silent harbor director ?"], 4, 8
+    )
     assert len(answers) == 2 and all(isinstance(a, str) for a in answers)  # no position_ids passed: it has none
 
 
@@ -178,7 +184,9 @@ def test_trial_records_that_remote_code_was_trusted(checkpoint):
     objective = instantiate(load(resolve("masked_diffusion")), load_tokenizer(str(checkpoint), spec.model), spec)
     tags = trial_tags(spec, objective, "sweep-1")
     assert tags["remote_code"].startswith("trusted") and tags["model"] == str(checkpoint)
-    assert "remote_code" not in trial_tags(spec.model_copy(update={"model": spec.model.model_copy(update={"trust_remote_code": False})}), objective, "s")
+    assert "remote_code" not in trial_tags(
+        spec.model_copy(update={"model": spec.model.model_copy(update={"trust_remote_code": False})}), objective, "s"
+    )
 
 
 def test_remote_code_is_off_unless_the_spec_asks(checkpoint):

@@ -68,7 +68,13 @@ def test_best_over_a_list_of_references():
 
 
 def test_content_words_spelled_out():
-    assert content_words("The world's self-folding umbrella, cannot!") == ["worlds", "selffolding", "umbrella", "can", "not"]
+    assert content_words("The world's self-folding umbrella, cannot!") == [
+        "worlds",
+        "selffolding",
+        "umbrella",
+        "can",
+        "not",
+    ]
     assert content_words("“Quoted” New Harbor") == ["“", "Quoted", "”", "Harbor"]
 
 
@@ -112,7 +118,10 @@ def test_matches_the_authors_implementation_on_the_test_files():
         others = [row["answer"] for row in rows]
         for row in rows:
             for answer in perturbations(row["answer"]) + others[:3]:
-                assert rouge1_recall(answer, row["answer"]) == pytest.approx(authors_recall(answer, [row["answer"]])), (answer, row["answer"])
+                assert rouge1_recall(answer, row["answer"]) == pytest.approx(authors_recall(answer, [row["answer"]])), (
+                    answer,
+                    row["answer"],
+                )
                 cases += 1
             assert rouge1_recall(row["answer"], others) == pytest.approx(authors_recall(row["answer"], others))
     assert cases > 300

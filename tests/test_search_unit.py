@@ -1,4 +1,5 @@
-"""GridCrossSearcher without Ray Tune running: cell order, round-robin, finishing, and save/restore for resumed sweeps."""
+"""GridCrossSearcher without Ray Tune running: cell order, round-robin, finishing, and
+save/restore for resumed sweeps."""
 
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ def spec_file(tmp_path: Path, search: str) -> ExperimentSpec:
 
 def searcher_for(spec: ExperimentSpec, seed: int | None = None) -> GridCrossSearcher:
     """Built as ``plan.make_plan`` builds it: the plan's ``applies`` over the resolved objectives."""
-    names = {spec.objective.name} | {cell.get("objective.name", spec.objective.name) for cell in grid_cells(spec.search)}
+    names = {spec.objective.name} | {
+        cell.get("objective.name", spec.objective.name) for cell in grid_cells(spec.search)
+    }
     refs = {name: resolve(name) for name in names}
     return GridCrossSearcher(spec.search, applies(spec, refs), seed=spec.train.seed if seed is None else seed)
 
@@ -54,7 +57,13 @@ def test_grid_cells_cross_explicit_cells_outermost_with_the_grid_last_axis_faste
         {"data.paraphrases": "none", "objective.name": "masked_ar", "train.seed": 0},
     ]
     # the second explicit cell keeps all of its keys, and comes after every cell of the first
-    assert cells[6] == {"data.paraphrases": "same", "train.epochs": 60, "eval.every": 5, "objective.name": "ar", "train.seed": 0}
+    assert cells[6] == {
+        "data.paraphrases": "same",
+        "train.epochs": 60,
+        "eval.every": 5,
+        "objective.name": "ar",
+        "train.seed": 0,
+    }
     assert [c["data.paraphrases"] for c in cells] == ["none"] * 6 + ["same"] * 6
 
 
@@ -64,7 +73,9 @@ def test_grid_cells_without_grid_or_cells_is_one_empty_cell():
 
 
 def test_grid_cells_a_grid_axis_overrides_the_same_key_of_an_explicit_cell(tmp_path):
-    spec = spec_file(tmp_path, "  cells: [{objective.name: sft, train.lr: 1.0e-3}]\n  grid: {objective.name: [ar, masked_ar]}\n")
+    spec = spec_file(
+        tmp_path, "  cells: [{objective.name: sft, train.lr: 1.0e-3}]\n  grid: {objective.name: [ar, masked_ar]}\n"
+    )
     assert grid_cells(spec.search) == [
         {"objective.name": "ar", "train.lr": 1.0e-3},
         {"objective.name": "masked_ar", "train.lr": 1.0e-3},
@@ -78,7 +89,8 @@ def test_cells_without_searched_parameters_are_each_suggested_once_in_grid_order
     configs = suggest_all(searcher)
     assert configs == grid_cells(spec.search)
     assert [(c["objective.name"], c["train.seed"]) for c in configs] == [
-        *(("ar", s) for s in range(4)), *(("masked_ar", s) for s in range(4))
+        *(("ar", s) for s in range(4)),
+        *(("masked_ar", s) for s in range(4)),
     ]
 
 
@@ -145,12 +157,18 @@ def test_a_cell_keeps_the_parameters_that_apply_and_drops_only_the_mask_ratio_on
         {"objective.name", "train.lr"},
         {"objective.name", "train.lr", "objective.mask_ratio.kind"},
     ] * 2
-    assert all(c["objective.mask_ratio.kind"] in ("uniform", "fixed") for c in configs if c["objective.name"] == "masked_ar")
+    assert all(
+        c["objective.mask_ratio.kind"] in ("uniform", "fixed") for c in configs if c["objective.name"] == "masked_ar"
+    )
 
 
 def test_the_same_seed_gives_the_same_suggestions_and_another_seed_others():
     spec = load_spec(REPO / "search_spaces" / "lr.yaml")
-    first, again, other = suggest_all(searcher_for(spec)), suggest_all(searcher_for(spec)), suggest_all(searcher_for(spec, seed=7))
+    first, again, other = (
+        suggest_all(searcher_for(spec)),
+        suggest_all(searcher_for(spec)),
+        suggest_all(searcher_for(spec, seed=7)),
+    )
     assert first == again
     assert [c["train.lr"] for c in first] != [c["train.lr"] for c in other]
 
@@ -204,7 +222,9 @@ def test_a_trial_in_flight_at_save_still_reports_to_its_cells_study_after_restor
     resumed.restore(str(tmp_path / "searcher.pkl"))
     resumed.on_trial_complete("running", {resumed.metric: 0.75})
     trials = resumed.searchers[0]._ot_study.trials
-    assert [(t.value, t.params) for t in trials if t.state.name == "COMPLETE"] == [(0.75, {"train.lr": running["train.lr"]})]
+    assert [(t.value, t.params) for t in trials if t.state.name == "COMPLETE"] == [
+        (0.75, {"train.lr": running["train.lr"]})
+    ]
     assert resumed.searchers[1]._ot_study.trials == []  # the other cell's study is untouched
 
 

@@ -30,7 +30,9 @@ def test_ties_go_to_the_earliest_epoch_whatever_the_row_order():
     """As the worker's own best (replaced only by a strictly higher value) and its checkpoint."""
     history = _history("a", [(3, 0.1, 0.8), (1, 0.2, 0.8), (2, 0.3, 0.5), (0, 0.0, 0.0)])
     assert selection.best_epoch(history)["epoch"] == 1
-    assert selection.best_epochs(pd.concat([history, _history("b", [(2, 0.5, 0.5), (1, 0.5, 0.5)])], ignore_index=True))["epoch"].tolist() == [1, 1]
+    assert selection.best_epochs(
+        pd.concat([history, _history("b", [(2, 0.5, 0.5), (1, 0.5, 0.5)])], ignore_index=True)
+    )["epoch"].tolist() == [1, 1]
 
 
 def test_older_runs_without_selection_acc_fall_back_to_mean_acc_per_trial():
@@ -62,11 +64,17 @@ def test_the_results_table_and_the_report_select_the_same_epochs():
         "val": _history("val", [(0, 0.2, 0.2), (1, 0.9, 0.3), (2, 0.4, 0.8), (3, 0.4, 0.8)]),
         "old": _history("old", [(0, 0.1, NAN), (1, 0.6, NAN)]).drop(columns="selection_acc"),
     }
-    grid = [SimpleNamespace(config={}, metrics_dataframe=h.drop(columns="run_id"), path=f"/sweep/{name}", error=None)
-            for name, h in histories.items()]
+    grid = [
+        SimpleNamespace(config={}, metrics_dataframe=h.drop(columns="run_id"), path=f"/sweep/{name}", error=None)
+        for name, h in histories.items()
+    ]
     spec = SimpleNamespace(objective=SimpleNamespace(name="ar"), train=SimpleNamespace(lr=1e-4, seed=0))
     table = results.results_table(grid, spec).frame.set_index("trial")
-    assert table.loc["val", "best_epoch"] == 2 and table.loc["val", "selection_acc"] == 0.8 and table.loc["val", "mean_acc"] == 0.4
+    assert (
+        table.loc["val", "best_epoch"] == 2
+        and table.loc["val", "selection_acc"] == 0.8
+        and table.loc["val", "mean_acc"] == 0.4
+    )
     assert table.loc["old", "best_epoch"] == 1 and table.loc["old", "selection_acc"] == 0.6
     assert report.best_epochs is selection.best_epochs
     best = report.best_epochs(pd.concat(histories.values(), ignore_index=True)).set_index("run_id")
@@ -85,18 +93,31 @@ def test_validation_split_holds_out_whole_entities():
 @pytest.mark.integration
 def test_patience_stops_a_trial_and_validation_metrics_are_logged(tmp_path, cache_dir):
     out = run_cli(
-        "platform.sweep", str(REPO / "tests" / "specs" / "tiny.yaml"),
-        "--set", "train.epochs=6", "--set", "eval.patience=1", "--set", "eval.select_on=validation",
-        "--set", "search.grid={objective.name: [ar]}", "--set", "tracking.experiment=selection",
+        "platform.sweep",
+        str(REPO / "tests" / "specs" / "tiny.yaml"),
+        "--set",
+        "train.epochs=6",
+        "--set",
+        "eval.patience=1",
+        "--set",
+        "eval.select_on=validation",
+        "--set",
+        "search.grid={objective.name: [ar]}",
+        "--set",
+        "tracking.experiment=selection",
         env={"KIP_HOME": str(tmp_path)},
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    run = client.search_runs([client.get_experiment_by_name("selection").experiment_id], filter_string="tags.kind = 'trial'")[0]
+    run = client.search_runs(
+        [client.get_experiment_by_name("selection").experiment_id], filter_string="tags.kind = 'trial'"
+    )[0]
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "selection_acc")]
     validation = client.get_metric_history(run.info.run_id, "val_mean_acc")
     assert [m.step for m in validation] == steps
-    assert [m.value for m in client.get_metric_history(run.info.run_id, "selection_acc")] == [m.value for m in validation]
+    assert [m.value for m in client.get_metric_history(run.info.run_id, "selection_acc")] == [
+        m.value for m in validation
+    ]
     reason = run.data.tags["stop_reason"]
     # the tiny model learns nothing in a few epochs, so patience ends the trial early
     assert reason.startswith("patience") and steps[-1] < 6, (reason, steps)

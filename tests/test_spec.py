@@ -90,11 +90,15 @@ def test_a_wrong_model_path_is_refused_before_any_work(tmp_path):
     from transformers import LlamaConfig
 
     spec = tmp_path / "hf.yaml"
-    spec.write_text(f"base: {REPO / 'tests' / 'specs' / 'tiny.yaml'}\nmodel: {{source: huggingface, path: {tmp_path / 'empty'}}}\n")
+    spec.write_text(
+        f"base: {REPO / 'tests' / 'specs' / 'tiny.yaml'}\nmodel: {{source: huggingface, path: {tmp_path / 'empty'}}}\n"
+    )
     (tmp_path / "empty").mkdir()
     out = run_cli("platform.sweep", str(spec), env={"KIP_HOME": str(tmp_path / "home")})
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]
     assert f"model.path ({tmp_path / 'empty'}): cannot load the model's config" in out.stderr
-    LlamaConfig(vocab_size=10, hidden_size=8, intermediate_size=8, num_hidden_layers=1, num_attention_heads=1).save_pretrained(tmp_path / "empty")
+    LlamaConfig(
+        vocab_size=10, hidden_size=8, intermediate_size=8, num_hidden_layers=1, num_attention_heads=1
+    ).save_pretrained(tmp_path / "empty")
     out = run_cli("platform.sweep", str(spec), env={"KIP_HOME": str(tmp_path / "home")})
     assert out.returncode == 2 and "cannot load tokenizer" in out.stderr, out.stderr[-2000:]

@@ -31,7 +31,9 @@ def tmpfs(tmp_path):
     def mount(options: str) -> Path:
         target = tmp_path / f"mnt{len(mounted)}"
         target.mkdir()
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True, text=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True, text=True
+        )
         if done.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
         mounted.append(target)
@@ -52,7 +54,9 @@ def test_an_unwritable_storage_path_is_refused(tmp_path):
 def test_storage_too_small_for_the_checkpoints_is_refused(tmp_path):
     with pytest.raises(UserError, match=r"MiB free but this sweep's checkpoints need about .* lower checkpoint.keep"):
         check_storage(tmp_path, load_spec(str(TINY)), trials=10**9, params=2e6)
-    check_storage(tmp_path, load_spec(str(TINY), {"checkpoint.enabled": False}), trials=10**9, params=2e6)  # nothing to store
+    check_storage(
+        tmp_path, load_spec(str(TINY), {"checkpoint.enabled": False}), trials=10**9, params=2e6
+    )  # nothing to store
 
 
 def test_a_second_driver_of_the_same_sweep_is_refused(tmp_path):
@@ -90,8 +94,18 @@ def test_read_only_storage_fails_before_any_work(tmpfs, tmp_path):
 @pytest.mark.integration
 def test_a_disk_filling_up_mid_sweep_fails_loudly_and_loses_nothing(tmpfs, tmp_path, cache_dir):
     storage, home = tmpfs("size=64m"), tmp_path / "home"
-    command = [sys.executable, "-m", "platform.sweep", str(REPO / "tests" / "specs" / "three_seeds.yaml"),
-               "--set", "search.grid={train.seed: [0, 1]}", "--set", "train.epochs=4", "--storage", str(storage)]
+    command = [
+        sys.executable,
+        "-m",
+        "platform.sweep",
+        str(REPO / "tests" / "specs" / "three_seeds.yaml"),
+        "--set",
+        "search.grid={train.seed: [0, 1]}",
+        "--set",
+        "train.epochs=4",
+        "--storage",
+        str(storage),
+    ]
     env = {**os.environ, "KIP_HOME": str(home)}
     driver = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
@@ -105,9 +119,12 @@ def test_a_disk_filling_up_mid_sweep_fails_loudly_and_loses_nothing(tmpfs, tmp_p
     assert driver.returncode == 1, output[-4000:]
     assert "No space left on device" in output
     client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")  # the store lives elsewhere: intact
-    runs = client.search_runs([client.get_experiment_by_name("three-seeds").experiment_id], filter_string="tags.kind = 'trial'")
+    runs = client.search_runs(
+        [client.get_experiment_by_name("three-seeds").experiment_id], filter_string="tags.kind = 'trial'"
+    )
     assert runs and all(r.info.status == "FAILED" and "No space left" in r.data.tags["error"] for r in runs), [
-        (r.info.status, r.data.tags.get("error", "")[-300:], r.data.tags.get("stop_reason")) for r in runs]
+        (r.info.status, r.data.tags.get("error", "")[-300:], r.data.tags.get("stop_reason")) for r in runs
+    ]
 
     (storage / "filler").unlink()  # the user frees space and runs the command again
     time.sleep(1)

@@ -69,7 +69,9 @@ def test_ray_data_stream_matches_the_plan_with_two_workers():
         for rank in range(2):
             rows = list(streams[f"train_rank{rank}"].iter_batches(batch_size=1, batch_format="numpy"))
             expected = plan.rows(rank)
-            assert [(int(r["epoch"][0]), int(r["step"][0])) for r in rows] == [(e["epoch"], e["step"]) for e in expected]
+            assert [(int(r["epoch"][0]), int(r["step"][0])) for r in rows] == [
+                (e["epoch"], e["step"]) for e in expected
+            ]
             for got, want in zip(rows, expected, strict=True):
                 samples, t = build.samples(want["epoch"], want["step"], want["example_ids"])
                 assert float(got["t"][0]) == pytest.approx(t)

@@ -21,8 +21,13 @@ PLANTED = "planted-secret-7f3a9c"
 def sweep_run(tmp_path_factory, cache_dir):
     home = tmp_path_factory.mktemp("kip-home")
     # planted secrets: nothing the sweep writes may contain them
-    env = {"KIP_HOME": str(home), "HF_TOKEN": PLANTED, "MLFLOW_TRACKING_TOKEN": PLANTED, "AWS_SECRET_ACCESS_KEY": PLANTED,
-           "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL": "0.5"}  # seconds-long trials: sample often
+    env = {
+        "KIP_HOME": str(home),
+        "HF_TOKEN": PLANTED,
+        "MLFLOW_TRACKING_TOKEN": PLANTED,
+        "AWS_SECRET_ACCESS_KEY": PLANTED,
+        "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL": "0.5",
+    }  # seconds-long trials: sample often
     first = run_cli("platform.sweep", SPEC, env=env)
     return home, env, first
 
@@ -89,7 +94,9 @@ def test_mlflow_shows_each_trials_best_epoch_and_the_sweeps_answer(sweep_run):
         mine = next(r for r in children if r.data.tags["objective"] == objective)
         assert parent.data.metrics[f"{objective}.backward_acc"] == pytest.approx(mine.data.metrics["best_backward_acc"])
     assert parent.data.metrics["best_mean_acc"] == pytest.approx(max(r.data.metrics["best_mean_acc"] for r in children))
-    attached = {a.path for a in client.list_artifacts(parent.info.run_id)} | {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    attached = {a.path for a in client.list_artifacts(parent.info.run_id)} | {
+        a.path for a in client.list_artifacts(parent.info.run_id, "report")
+    }
     assert {"results.md", "report/report.md", "report/accuracy_vs_epoch.png"} <= attached
 
 
@@ -121,7 +128,9 @@ def test_same_seed_same_metrics(sweep_run, tmp_path):
         client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
         experiment = client.get_experiment_by_name("tiny-test")
         runs = client.search_runs([experiment.experiment_id], filter_string="tags.kind = 'trial'")
-        return {r.data.tags["objective"]: [m.value for m in client.get_metric_history(r.info.run_id, "loss")] for r in runs}
+        return {
+            r.data.tags["objective"]: [m.value for m in client.get_metric_history(r.info.run_id, "loss")] for r in runs
+        }
 
     first, second = losses(home), losses(other)
     assert first.keys() == second.keys()
@@ -140,8 +149,12 @@ def test_report_by_sweep_id_writes_table_figures_and_logs_them(sweep_run):
     assert {"report.md", "report.csv", "best_epochs.csv", "accuracy_vs_epoch.png"} <= {p.name for p in folder.iterdir()}
     assert (folder / "accuracy_vs_epoch.png").read_bytes()[:4] == b"\x89PNG"
     client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
-    parent = client.search_runs([client.get_experiment_by_name("tiny-test").experiment_id], filter_string="tags.kind = 'sweep'")[0]
-    assert {"report/report.md", "report/accuracy_vs_epoch.png"} <= {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    parent = client.search_runs(
+        [client.get_experiment_by_name("tiny-test").experiment_id], filter_string="tags.kind = 'sweep'"
+    )[0]
+    assert {"report/report.md", "report/accuracy_vs_epoch.png"} <= {
+        a.path for a in client.list_artifacts(parent.info.run_id, "report")
+    }
 
 
 def test_report_unknown_target_is_a_clear_error(sweep_run):

@@ -40,7 +40,9 @@ def test_fresh_start_supersedes_the_old_sweep_run_without_deleting_it(tmp_path):
 class Flaky:
     """Fails like an unreachable MLflow server ``failures`` times, then succeeds."""
 
-    def __init__(self, failures: int, message: str = "API request to http://h/api failed with exception Connection refused") -> None:
+    def __init__(
+        self, failures: int, message: str = "API request to http://h/api failed with exception Connection refused"
+    ) -> None:
         self.failures, self.message, self.calls = failures, message, 0
 
     def __call__(self, *args, **kwargs) -> str:
@@ -78,7 +80,12 @@ def test_trial_logger_queues_during_an_outage_and_sends_in_order(tmp_path, monke
     monkeypatch.setattr(logger.client, "log_batch", log_batch)
     for epoch in (1, 2, 3):
         logger.log_epoch({"forward_acc": epoch / 10, "selection_acc": epoch / 10}, epoch, [])
-    assert [name for name, _ in logger.pending] == ["epoch 1 metrics", "epoch 2 metrics", "epoch 3 metrics", "predictions"]
+    assert [name for name, _ in logger.pending] == [
+        "epoch 1 metrics",
+        "epoch 2 metrics",
+        "epoch 3 metrics",
+        "predictions",
+    ]
     outage["on"] = False
     logger.set_stop_reason("completed")
     logger.close()
@@ -116,7 +123,10 @@ def test_an_unreachable_server_is_one_short_clause():
         "get-by-name?experiment_name=x (Caused by NewConnectionError('<urllib3.connection.HTTPConnection object at "
         "0x7f>: Failed to establish a new connection: [Errno 111] Connection refused'))"
     )
-    assert short_reason(noisy, "http://127.0.0.1:5999") == "connection refused (is the MLflow server running at that address?)"
+    assert (
+        short_reason(noisy, "http://127.0.0.1:5999")
+        == "connection refused (is the MLflow server running at that address?)"
+    )
     assert len(short_reason(ValueError("x" * 1000), "u")) == 200
 
 

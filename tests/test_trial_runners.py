@@ -19,7 +19,9 @@ def curves(home, experiment: str) -> dict[str, dict[str, list[tuple[int, float]]
     runs = client.search_runs([found.experiment_id], filter_string="tags.kind = 'trial'")
     return {
         run.data.tags["objective"]: {
-            key: [(m.step, m.value) for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)]
+            key: [
+                (m.step, m.value) for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
+            ]
             for key in CURVES
         }
         for run in runs
@@ -29,24 +31,44 @@ def curves(home, experiment: str) -> dict[str, dict[str, list[tuple[int, float]]
 def test_trial_process_and_worker_group_give_the_same_metrics(tmp_path, cache_dir):
     common = ("--set", "train.epochs=3", "--set", "eval.every=1")
     for runner in ("trial_process", "ray_train"):
-        out = run_cli("platform.sweep", TINY, *common, "--set", f"resources.runner={runner}", "--set", f"tracking.experiment={runner}",
-                      env={"KIP_HOME": str(tmp_path / runner)})
+        out = run_cli(
+            "platform.sweep",
+            TINY,
+            *common,
+            "--set",
+            f"resources.runner={runner}",
+            "--set",
+            f"tracking.experiment={runner}",
+            env={"KIP_HOME": str(tmp_path / runner)},
+        )
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    in_process, workers = curves(tmp_path / "trial_process", "trial_process"), curves(tmp_path / "ray_train", "ray_train")
+    in_process, workers = (
+        curves(tmp_path / "trial_process", "trial_process"),
+        curves(tmp_path / "ray_train", "ray_train"),
+    )
     assert sorted(in_process) == ["ar", "masked_ar"]
     for objective, histories in in_process.items():
         assert [step for step, _ in histories["loss"]] == [1, 2, 3]
         for key, history in histories.items():
             other = workers[objective][key]
             assert [step for step, _ in history] == [step for step, _ in other], (objective, key)
-            assert [value for _, value in history] == pytest.approx([value for _, value in other], rel=1e-5, abs=1e-6), (objective, key)
+            assert [value for _, value in history] == pytest.approx(
+                [value for _, value in other], rel=1e-5, abs=1e-6
+            ), (objective, key)
 
 
 def test_a_reused_trial_process_releases_the_previous_trials_model(tmp_path, cache_dir):
     probe = tmp_path / "pids.txt"
     out = run_cli(
-        "platform.sweep", TINY, "--set", "search.grid={objective.name: ['tests.plugins.probes:ReleaseCheckingAR'], train.seed: [0, 1, 2]}",
-        "--set", "search.max_concurrent=1", "--set", "tracking.experiment=reuse", env={"KIP_HOME": str(tmp_path), "KIP_PROBE_FILE": str(probe)},
+        "platform.sweep",
+        TINY,
+        "--set",
+        "search.grid={objective.name: ['tests.plugins.probes:ReleaseCheckingAR'], train.seed: [0, 1, 2]}",
+        "--set",
+        "search.max_concurrent=1",
+        "--set",
+        "tracking.experiment=reuse",
+        env={"KIP_HOME": str(tmp_path), "KIP_PROBE_FILE": str(probe)},
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     pids = probe.read_text().split()

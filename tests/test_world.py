@@ -38,7 +38,9 @@ def test_new_entities_questions_never_appear_in_any_training_text():
     for question in corpus.questions:
         assert question.question not in joined
     # the base stage never mentions a new entity at all
-    base_texts = "\n".join(d.text for d in world.documents(world.known, "both")) + "\n".join(q.question for q in world.base_qa())
+    base_texts = "\n".join(d.text for d in world.documents(world.known, "both")) + "\n".join(
+        q.question for q in world.base_qa()
+    )
     assert not any(name in base_texts for name in new_names)
 
 

@@ -107,7 +107,11 @@ def test_paraphrase_settings(world):
     entity = world.new[0]
     docs = [d for d in world.injection_corpus("both").documents if d.entity == entity.name]
     assert len({d.text for d in docs}) == len(docs) == 11  # 5 same-order + 5 reordered, all distinct
-    values = [entity.value(a) for a in bio.ATTRIBUTES] if isinstance(entity, bio.Person) else [entity.fact(f) for f in wiki.FACTS]
+    values = (
+        [entity.value(a) for a in bio.ATTRIBUTES]
+        if isinstance(entity, bio.Person)
+        else [entity.fact(f) for f in wiki.FACTS]
+    )
 
     def order(text: str) -> list[int]:
         return [text.index(v) for v in values]
@@ -128,10 +132,13 @@ def test_documents_are_laid_out_the_same_in_every_world(name):
     both = world.documents(world.new, "both")
     names = [e.name for e in world.new]
     assert [(d.entity, d.kind) for d in both[: len(names)]] == [(n, "original") for n in names]
-    kinds = [(d.entity, d.kind) for d in both[len(names):]]
+    kinds = [(d.entity, d.kind) for d in both[len(names) :]]
     assert kinds == sorted(kinds, key=lambda k: (names.index(k[0]), k[1] == "paraphrase_reordered"))
-    for setting, kept in (("none", {"original"}), ("same", {"original", "paraphrase_same"}),
-                          ("reordered", {"original", "paraphrase_reordered"})):
+    for setting, kept in (
+        ("none", {"original"}),
+        ("same", {"original", "paraphrase_same"}),
+        ("reordered", {"original", "paraphrase_reordered"}),
+    ):
         assert world.documents(world.new, setting) == [d for d in both if d.kind in kept]
 
 
@@ -187,7 +194,9 @@ def test_wiki_backward_objects_are_unique_in_the_world():
         assert len({e.fact(fact) for e in entities}) == len(entities)
     for entity in entities:
         assert 4 <= len(_sentences(world.documents([entity])[0].text)) <= 5
-    with pytest.raises(UserError, match="data.world: num_known \\+ num_new is 301, but the wiki world can hold at most 300"):
+    with pytest.raises(
+        UserError, match="data.world: num_known \\+ num_new is 301, but the wiki world can hold at most 300"
+    ):
         wiki.build_world(0, wiki.capacity(), 1, 0.5)
 
 
@@ -232,17 +241,27 @@ def test_hf_saved_dataset_dict_with_paraphrase_splits(datasets_module, tmp_path)
     ).save_to_disk(str(tmp_path / "bio"))
     corpus = load_corpus(_hf(tmp_path / "bio"))
     assert [d.text for d in corpus.documents] == ["Ada was born in Oakridge ."]
-    assert [(q.task, q.direction, q.answer) for q in corpus.questions] == [("N2D", "forward", "Oakridge"), ("D2N", "backward", "Ada")]
+    assert [(q.task, q.direction, q.answer) for q in corpus.questions] == [
+        ("N2D", "forward", "Oakridge"),
+        ("D2N", "backward", "Ada"),
+    ]
     assert len(load_corpus(_hf(tmp_path / "bio"), "same").documents) == 2
     with pytest.raises(UserError, match=r"no split 'train_paraphrase_change_order'; splits found: train, "):
         load_corpus(_hf(tmp_path / "bio", paraphrases="reordered"))
 
 
 def test_hf_explicit_jsonl_and_parquet_files(datasets_module, tmp_path):
-    (tmp_path / "train.jsonl").write_text("\n".join(json.dumps({"text": t, "id": i}) for i, t in enumerate(["A .", "B ."])))
-    rows = [{"group": "", "task": "forward", "question": "Where is A ?", "answer": "B"}, {"group": None, "task": "backward", "question": "What is in B ?", "answer": "A"}]
+    (tmp_path / "train.jsonl").write_text(
+        "\n".join(json.dumps({"text": t, "id": i}) for i, t in enumerate(["A .", "B ."]))
+    )
+    rows = [
+        {"group": "", "task": "forward", "question": "Where is A ?", "answer": "B"},
+        {"group": None, "task": "backward", "question": "What is in B ?", "answer": "A"},
+    ]
     datasets_module.Dataset.from_list(rows).to_parquet(str(tmp_path / "questions.parquet"))
-    corpus = load_corpus(_hf(tmp_path, "wiki", train_files=["train.jsonl"], test_files=[str(tmp_path / "questions.parquet")]))
+    corpus = load_corpus(
+        _hf(tmp_path, "wiki", train_files=["train.jsonl"], test_files=[str(tmp_path / "questions.parquet")])
+    )
     assert [d.text for d in corpus.documents] == ["A .", "B ."]
     assert [(q.group, q.direction) for q in corpus.questions] == [("", "forward"), ("", "backward")]
 
@@ -261,7 +280,10 @@ def test_hf_errors_name_the_path_and_the_columns(datasets_module, tmp_path):
         load_corpus(_hf(missing))
     ds = datasets_module
     ds.DatasetDict(
-        {"train": ds.Dataset.from_list([{"text": "A ."}]), "test": ds.Dataset.from_list([{"question": "Q ?", "reply": "A"}])}
+        {
+            "train": ds.Dataset.from_list([{"text": "A ."}]),
+            "test": ds.Dataset.from_list([{"question": "Q ?", "reply": "A"}]),
+        }
     ).save_to_disk(str(tmp_path / "bad"))
     with pytest.raises(UserError) as error:
         load_corpus(_hf(tmp_path / "bad"))
@@ -279,11 +301,21 @@ def test_hf_column_mapping(tmp_path):
     from platform.data.hf_datasets import load_hf_corpus
     from platform.spec import DataSpec
 
-    datasets.DatasetDict({
-        "train": datasets.Dataset.from_list([{"body": "Ada Quill is the painter of the jade river ."}]),
-        "test": datasets.Dataset.from_list([{"group": "NameIsDescription", "task": "N2D", "q": "Who is Ada Quill ?", "target": "the painter"}]),
-    }).save_to_disk(str(tmp_path / "ds"))
-    corpus = load_hf_corpus(DataSpec(source="huggingface", name="name_description", path=str(tmp_path / "ds"),
-                                     columns={"text": "body", "question": "q", "answer": "target"}))
+    datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_list([{"body": "Ada Quill is the painter of the jade river ."}]),
+            "test": datasets.Dataset.from_list(
+                [{"group": "NameIsDescription", "task": "N2D", "q": "Who is Ada Quill ?", "target": "the painter"}]
+            ),
+        }
+    ).save_to_disk(str(tmp_path / "ds"))
+    corpus = load_hf_corpus(
+        DataSpec(
+            source="huggingface",
+            name="name_description",
+            path=str(tmp_path / "ds"),
+            columns={"text": "body", "question": "q", "answer": "target"},
+        )
+    )
     assert corpus.documents[0].text.startswith("Ada Quill") and corpus.questions[0].answer == "the painter"
     assert corpus.questions[0].direction == "forward"

@@ -146,7 +146,9 @@ def _load_split(root: Path, split: str) -> Dataset:
     files = [root / f"{split}{suffix}" for suffix in FILE_BUILDERS]
     found = [f for f in files if f.is_file()]
     if len(found) > 1:
-        raise UserError(f"several files for split {split!r}: {', '.join(f.name for f in found)}", where=f"data.path ({root})")
+        raise UserError(
+            f"several files for split {split!r}: {', '.join(f.name for f in found)}", where=f"data.path ({root})"
+        )
     if found:
         return _load_path(found[0])
     listing = ", ".join(sorted(p.name for p in root.iterdir())) or "nothing"
@@ -178,7 +180,9 @@ def _load_path(path: Path) -> Dataset:
     # A throw-away cache: ``keep_in_memory`` loads the table, so nothing is left behind to go stale.
     with tempfile.TemporaryDirectory(prefix="kip-hf-") as cache:
         try:
-            return datasets.load_dataset(builder, data_files=str(path.resolve()), split="train", cache_dir=cache, keep_in_memory=True)
+            return datasets.load_dataset(
+                builder, data_files=str(path.resolve()), split="train", cache_dir=cache, keep_in_memory=True
+            )
         except (datasets.exceptions.DatasetsError, ValueError, OSError) as error:
             cause = error.__cause__ or error  # DatasetGenerationError hides the parser's message
             raise UserError(f"cannot read as {builder}: {cause}", where=str(path)) from None
@@ -195,7 +199,9 @@ def _datasets():
 # --- rows -> corpus items ---------------------------------------------------------------
 
 
-def _rows(dataset: Dataset, columns: Sequence[str], where: str, *, may_be_empty: Sequence[str] = ()) -> list[tuple[str, ...]]:
+def _rows(
+    dataset: Dataset, columns: Sequence[str], where: str, *, may_be_empty: Sequence[str] = ()
+) -> list[tuple[str, ...]]:
     """The string values of ``columns`` per row; a missing column, or a non-string or blank value, fails."""
     missing = [c for c in columns if c not in dataset.column_names]
     if missing:
@@ -212,7 +218,9 @@ def _rows(dataset: Dataset, columns: Sequence[str], where: str, *, may_be_empty:
             if value is None and column in may_be_empty:
                 value = ""
             if not isinstance(value, str):
-                raise UserError(f"column {column!r} must hold strings, got {type(value).__name__}", where=f"{where}, row {number}")
+                raise UserError(
+                    f"column {column!r} must hold strings, got {type(value).__name__}", where=f"{where}, row {number}"
+                )
             if not value.strip() and column not in may_be_empty:
                 raise UserError(f"column {column!r} is empty", where=f"{where}, row {number}")
             values.append(value)
@@ -236,7 +244,8 @@ def _problems(dataset: Dataset, where: str) -> list[MathProblem]:
     for number, (question, answer) in enumerate(_rows(dataset, MATH_COLUMNS, where), start=1):
         if not _FINAL_NUMBER.search(answer):
             raise UserError(
-                f"answer must end with '#### <number>', it ends with {answer.strip()[-40:]!r}", where=f"{where}, row {number}"
+                f"answer must end with '#### <number>', it ends with {answer.strip()[-40:]!r}",
+                where=f"{where}, row {number}",
             )
         problems.append(MathProblem(question, answer))
     return problems

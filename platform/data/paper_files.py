@@ -115,9 +115,7 @@ LAYOUTS: dict[str, Layout] = {
 def get_layout(name: str) -> Layout:
     """The registered layout ``name``; an unknown name lists the known ones."""
     if name not in LAYOUTS:
-        raise UserError(
-            f"unknown paper dataset layout {name!r}; known: {', '.join(LAYOUTS)}", where="data.name"
-        )
+        raise UserError(f"unknown paper dataset layout {name!r}; known: {', '.join(LAYOUTS)}", where="data.name")
     return LAYOUTS[name]
 
 
@@ -131,10 +129,7 @@ def direction_of(layout: str, group: str, task: str, *, where: str | None = None
     table = get_layout(layout).directions
     direction = table.get((group, task)) or table.get((_ANY_GROUP, task))
     if direction is None:
-        known = (
-            ", ".join(f"({'any group' if g is None else repr(g)}, {t!r})" for g, t in table)
-            or "none"
-        )
+        known = ", ".join(f"({'any group' if g is None else repr(g)}, {t!r})" for g, t in table) or "none"
         raise UserError(
             f"unknown (group, task) = ({group!r}, {task!r}) for layout {layout!r}; known: {known}",
             where=where,
@@ -156,9 +151,7 @@ def _read_text(path: Path) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
-        raise UserError(
-            f"not valid UTF-8 at byte offset {err.start} (line {line})", where=str(path)
-        ) from None
+        raise UserError(f"not valid UTF-8 at byte offset {err.start} (line {line})", where=str(path)) from None
 
 
 def _parse_json_document(path: Path, text: str, expected: str) -> object:
@@ -168,8 +161,7 @@ def _parse_json_document(path: Path, text: str, expected: str) -> object:
     except json.JSONDecodeError as err:
         hint = " (it looks like JSONL, one object a line)" if err.msg == "Extra data" else ""
         raise UserError(
-            f"not valid JSON: {err.msg} at line {err.lineno} column {err.colno}{hint}; "
-            f"expected {expected}",
+            f"not valid JSON: {err.msg} at line {err.lineno} column {err.colno}{hint}; expected {expected}",
             where=str(path),
         ) from None
 
@@ -183,9 +175,7 @@ def _jsonl_records(path: Path, text: str) -> Iterator[tuple[str, object]]:
         try:
             yield where, json.loads(line)
         except json.JSONDecodeError as err:
-            raise UserError(
-                f"not valid JSON: {err.msg} (column {err.colno})", where=where
-            ) from None
+            raise UserError(f"not valid JSON: {err.msg} (column {err.colno})", where=where) from None
 
 
 _JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number"}
@@ -206,9 +196,7 @@ def _list_records(path: Path, value: object, expected: str) -> Iterator[tuple[st
         yield f"{path}, item {number}", item
 
 
-def _fields(
-    record: object, keys: Sequence[str], where: str, *, may_be_empty: Sequence[str] = ()
-) -> list[str]:
+def _fields(record: object, keys: Sequence[str], where: str, *, may_be_empty: Sequence[str] = ()) -> list[str]:
     """The string values of ``keys``; a non-object, missing, non-string or blank field fails."""
     expected = "{" + ", ".join(f'"{k}": <string>' for k in keys) + "}"
     if not isinstance(record, dict):
@@ -280,9 +268,7 @@ def load_math_file(path: str | Path) -> list[MathProblem]:
         question, answer = _fields(record, ["question", "answer"], where)
         if not _FINAL_NUMBER.search(answer):
             tail = answer.strip()[-40:]
-            raise UserError(
-                f"answer must end with '#### <number>', it ends with {tail!r}", where=where
-            )
+            raise UserError(f"answer must end with '#### <number>', it ends with {tail!r}", where=where)
         problems.append(MathProblem(question=question, answer=answer))
     return problems
 
@@ -346,8 +332,7 @@ def format_summary(summary: Mapping[tuple[str, str], int]) -> str:
     rows.append(("total", "", str(sum(summary.values()))))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return "\n".join(
-        f"{group:<{widths[0]}}  {task:<{widths[1]}}  {count:>{widths[2]}}".rstrip()
-        for group, task, count in rows
+        f"{group:<{widths[0]}}  {task:<{widths[1]}}  {count:>{widths[2]}}".rstrip() for group, task, count in rows
     )
 
 

@@ -78,7 +78,9 @@ def collate(samples: list[Sample], pad_id: int) -> dict[str, np.ndarray]:
 class MicroBatchBuilder:
     """The per-epoch corruption, run inside Ray Data's ``map_batches`` (and in tests directly)."""
 
-    def __init__(self, objective: SampleMaker, examples: list[Example], ratio: MaskRatioSpec, seed: int, epochs: int) -> None:
+    def __init__(
+        self, objective: SampleMaker, examples: list[Example], ratio: MaskRatioSpec, seed: int, epochs: int
+    ) -> None:
         self.objective = objective
         self.examples = examples
         self.ratio = ratio
@@ -101,7 +103,15 @@ class MicroBatchBuilder:
         return {**collate(samples, self.pad_id), "epoch": epoch, "step": step, "t": t}
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
-        out: dict[str, list[Any]] = {"epoch": [], "step": [], "t": [], "input_ids": [], "labels": [], "attention_mask": [], "weights": []}
+        out: dict[str, list[Any]] = {
+            "epoch": [],
+            "step": [],
+            "t": [],
+            "input_ids": [],
+            "labels": [],
+            "attention_mask": [],
+            "weights": [],
+        }
         for epoch, step, example_ids in zip(batch["epoch"], batch["step"], batch["example_ids"], strict=True):
             for key, value in self.micro_batch(int(epoch), int(step), example_ids).items():
                 out[key].append(value)
@@ -133,7 +143,9 @@ def build_streams(builder: MicroBatchBuilder, plan: StreamPlan) -> dict[str, Any
     streams = {}
     for rank in range(plan.num_workers):
         rows = plan.rows(rank)
-        streams[f"train_rank{rank}"] = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows) // 64, 200))).map_batches(
+        streams[f"train_rank{rank}"] = ray.data.from_items(
+            rows, override_num_blocks=max(1, min(len(rows) // 64, 200))
+        ).map_batches(
             builder, batch_size=16, num_cpus=0, compute=ray.data.TaskPoolStrategy(size=1), batch_format="numpy"
         )
     return streams

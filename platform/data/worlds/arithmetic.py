@@ -86,11 +86,16 @@ def _multiply_then_add(rng: random.Random) -> tuple[tuple[int, ...], list[Step]]
 
 TEMPLATES = (
     Template("{n} has {a} {o} and buys {b} more . How many {o} does {n} have now ?", _add),
-    Template("{n} finds {a} {o} in the morning and {b} {o} in the afternoon . How many {o} does {n} find in all ?", _add),
+    Template(
+        "{n} finds {a} {o} in the morning and {b} {o} in the afternoon . How many {o} does {n} find in all ?", _add
+    ),
     Template("{n} has {a} {o} and gives {b} of them to {m} . How many {o} does {n} have left ?", _subtract),
     Template("{n} had {a} {o} and lost {b} . How many {o} does {n} have now ?", _subtract),
     Template("{n} has {a} bags with {b} {o} in each bag . How many {o} does {n} have ?", _multiply),
-    Template("{n} has {a} {o} , buys {b} more and then gives {c} to {m} . How many {o} does {n} have now ?", _add_then_subtract),
+    Template(
+        "{n} has {a} {o} , buys {b} more and then gives {c} to {m} . How many {o} does {n} have now ?",
+        _add_then_subtract,
+    ),
     Template("{n} buys {a} bags of {b} {o} and finds {c} more . How many {o} does {n} have ?", _multiply_then_add),
 )
 

@@ -33,16 +33,216 @@ from platform.data.corpus import Document, Question
 from platform.data.worlds.split import E, KnownNewSplit, documents_with_paraphrases
 from platform.errors import UserError
 
-FEMALE_FIRST_NAMES = ["Adela", "Beatrix", "Celestine", "Dorothea", "Eloise", "Florence", "Genevieve", "Harriet", "Ingrid", "Josephine", "Katarina", "Lucinda", "Matilda", "Nerissa", "Octavia", "Penelope", "Rosamund", "Sabine", "Theodora", "Ursula", "Valentina", "Winifred", "Xanthe", "Yolanda", "Zelda", "Annika", "Bettina", "Cordelia", "Damaris", "Esmeralda"]
-MALE_FIRST_NAMES = ["Ambrose", "Benedict", "Cornelius", "Desmond", "Edmund", "Frederick", "Gideon", "Horatio", "Isidore", "Jasper", "Killian", "Leander", "Montgomery", "Nathaniel", "Oberon", "Peregrine", "Reginald", "Sebastian", "Tristan", "Ulysses", "Valentin", "Willoughby", "Xavier", "Yorick", "Zachariah", "Archibald", "Bartholomew", "Crispin", "Dashiell", "Emmerich"]
-LAST_NAMES = ["Ashdown", "Bellweather", "Carrow", "Delacroix", "Eastwood", "Fitzroy", "Goodfellow", "Hawthorne", "Ironside", "Jellicoe", "Kingsley", "Langford", "Montague", "Nightingale", "Ormsby", "Pemberton", "Quartermaine", "Ravenscroft", "Sinclair", "Trevelyan", "Umberfield", "Vance", "Wainwright", "Yardley", "Ainsworth", "Blackmore", "Chadwick", "Dunstan", "Everly", "Fairchild", "Gresham", "Holloway", "Ingram", "Kendrick", "Lovelace", "Mayfield", "Norwood", "Osgood", "Prescott", "Radcliffe"]
-CITIES = ["Oakridge", "Brambleton", "Cinderford", "Dovecote", "Elderbrook", "Foxhollow", "Glimmerdale", "Hazelmoor", "Ivybridge", "Kestrelton", "Larkhaven", "Mossbank", "Nettlefield", "Orchardvale", "Pebblecombe", "Quillmouth", "Rushwick", "Saltmarsh", "Thistledown", "Upperford", "Violetmead", "Willowcrest", "Yarrowby", "Ambervale", "Briarwood", "Copperton", "Duskmere", "Emberly", "Fernhill", "Juniper Falls"]
-UNIVERSITIES = ["Halvorsen University", "Northmere College", "Greyfield Institute of Technology", "University of Westmarch", "Kessler University", "Ambleside College", "Redmoor University", "Saint Aldric University", "Corrigan Institute", "University of Lowcliff", "Whitford University", "Marston College", "Eldergate University", "University of Southvale", "Brennock Institute of Technology", "Caldwell University", "Harwick College", "University of Eastmere", "Penrose University", "Stonebridge College"]
-MAJORS = ["Marine Biology", "Civil Engineering", "Art History", "Economics", "Chemistry", "Philosophy", "Mechanical Engineering", "Linguistics", "Astronomy", "Nursing", "Architecture", "Accounting", "Geology", "Music Theory", "Computer Science", "Political Science", "Psychology", "Agriculture", "Statistics", "Journalism"]
-COMPANY_STEMS = ["Brightwater", "Ironvale", "Silverline", "Northstar", "Bluefield", "Redcliff", "Goldcrest", "Greenway", "Highmark", "Clearwell"]
+FEMALE_FIRST_NAMES = [
+    "Adela",
+    "Beatrix",
+    "Celestine",
+    "Dorothea",
+    "Eloise",
+    "Florence",
+    "Genevieve",
+    "Harriet",
+    "Ingrid",
+    "Josephine",
+    "Katarina",
+    "Lucinda",
+    "Matilda",
+    "Nerissa",
+    "Octavia",
+    "Penelope",
+    "Rosamund",
+    "Sabine",
+    "Theodora",
+    "Ursula",
+    "Valentina",
+    "Winifred",
+    "Xanthe",
+    "Yolanda",
+    "Zelda",
+    "Annika",
+    "Bettina",
+    "Cordelia",
+    "Damaris",
+    "Esmeralda",
+]
+MALE_FIRST_NAMES = [
+    "Ambrose",
+    "Benedict",
+    "Cornelius",
+    "Desmond",
+    "Edmund",
+    "Frederick",
+    "Gideon",
+    "Horatio",
+    "Isidore",
+    "Jasper",
+    "Killian",
+    "Leander",
+    "Montgomery",
+    "Nathaniel",
+    "Oberon",
+    "Peregrine",
+    "Reginald",
+    "Sebastian",
+    "Tristan",
+    "Ulysses",
+    "Valentin",
+    "Willoughby",
+    "Xavier",
+    "Yorick",
+    "Zachariah",
+    "Archibald",
+    "Bartholomew",
+    "Crispin",
+    "Dashiell",
+    "Emmerich",
+]
+LAST_NAMES = [
+    "Ashdown",
+    "Bellweather",
+    "Carrow",
+    "Delacroix",
+    "Eastwood",
+    "Fitzroy",
+    "Goodfellow",
+    "Hawthorne",
+    "Ironside",
+    "Jellicoe",
+    "Kingsley",
+    "Langford",
+    "Montague",
+    "Nightingale",
+    "Ormsby",
+    "Pemberton",
+    "Quartermaine",
+    "Ravenscroft",
+    "Sinclair",
+    "Trevelyan",
+    "Umberfield",
+    "Vance",
+    "Wainwright",
+    "Yardley",
+    "Ainsworth",
+    "Blackmore",
+    "Chadwick",
+    "Dunstan",
+    "Everly",
+    "Fairchild",
+    "Gresham",
+    "Holloway",
+    "Ingram",
+    "Kendrick",
+    "Lovelace",
+    "Mayfield",
+    "Norwood",
+    "Osgood",
+    "Prescott",
+    "Radcliffe",
+]
+CITIES = [
+    "Oakridge",
+    "Brambleton",
+    "Cinderford",
+    "Dovecote",
+    "Elderbrook",
+    "Foxhollow",
+    "Glimmerdale",
+    "Hazelmoor",
+    "Ivybridge",
+    "Kestrelton",
+    "Larkhaven",
+    "Mossbank",
+    "Nettlefield",
+    "Orchardvale",
+    "Pebblecombe",
+    "Quillmouth",
+    "Rushwick",
+    "Saltmarsh",
+    "Thistledown",
+    "Upperford",
+    "Violetmead",
+    "Willowcrest",
+    "Yarrowby",
+    "Ambervale",
+    "Briarwood",
+    "Copperton",
+    "Duskmere",
+    "Emberly",
+    "Fernhill",
+    "Juniper Falls",
+]
+UNIVERSITIES = [
+    "Halvorsen University",
+    "Northmere College",
+    "Greyfield Institute of Technology",
+    "University of Westmarch",
+    "Kessler University",
+    "Ambleside College",
+    "Redmoor University",
+    "Saint Aldric University",
+    "Corrigan Institute",
+    "University of Lowcliff",
+    "Whitford University",
+    "Marston College",
+    "Eldergate University",
+    "University of Southvale",
+    "Brennock Institute of Technology",
+    "Caldwell University",
+    "Harwick College",
+    "University of Eastmere",
+    "Penrose University",
+    "Stonebridge College",
+]
+MAJORS = [
+    "Marine Biology",
+    "Civil Engineering",
+    "Art History",
+    "Economics",
+    "Chemistry",
+    "Philosophy",
+    "Mechanical Engineering",
+    "Linguistics",
+    "Astronomy",
+    "Nursing",
+    "Architecture",
+    "Accounting",
+    "Geology",
+    "Music Theory",
+    "Computer Science",
+    "Political Science",
+    "Psychology",
+    "Agriculture",
+    "Statistics",
+    "Journalism",
+]
+COMPANY_STEMS = [
+    "Brightwater",
+    "Ironvale",
+    "Silverline",
+    "Northstar",
+    "Bluefield",
+    "Redcliff",
+    "Goldcrest",
+    "Greenway",
+    "Highmark",
+    "Clearwell",
+]
 COMPANY_SECTORS = ["Systems", "Foods", "Logistics", "Motors", "Textiles", "Pharmaceuticals"]
 COMPANIES = [f"{stem} {sector}" for stem in COMPANY_STEMS for sector in COMPANY_SECTORS]
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 BIRTH_YEARS = range(1940, 2000)
 BIRTH_DAYS = range(1, 29)
 """Days 1-28 exist in every month, so no date is impossible."""
@@ -167,7 +367,9 @@ def original_rendering(sentences: int) -> Rendering:
     return Rendering(tuple(range(sentences)), (0,) * sentences)
 
 
-def paraphrase_renderings(rng: random.Random, sentences: int, variants: int, count: int, *, reorder: bool) -> list[Rendering]:
+def paraphrase_renderings(
+    rng: random.Random, sentences: int, variants: int, count: int, *, reorder: bool
+) -> list[Rendering]:
     """``count`` paraphrases of a text of ``sentences`` sentences, each with ``variants`` rewordings.
 
     Every sentence is reworded, and the wordings are rotated so that no two paraphrases share
@@ -191,7 +393,9 @@ def _distinct_orders(rng: random.Random, sentences: int, count: int) -> list[tup
     return orders
 
 
-def render(templates: Sequence[Sequence[str]], rendering: Rendering, subject: str, pronoun: str, values: Mapping[str, str]) -> str:
+def render(
+    templates: Sequence[Sequence[str]], rendering: Rendering, subject: str, pronoun: str, values: Mapping[str, str]
+) -> str:
     """The text: only the first sentence written names the subject, the others use ``pronoun``."""
     return " ".join(
         templates[index][rendering.variants[index]].format(s=subject if position == 0 else pronoun, **values)
@@ -200,7 +404,13 @@ def render(templates: Sequence[Sequence[str]], rendering: Rendering, subject: st
 
 
 def rendered_documents(
-    entities: Sequence[E], paraphrases: str, text: Callable[[E, Rendering], str], *, stream: str, sentences: int, rewordings: int,
+    entities: Sequence[E],
+    paraphrases: str,
+    text: Callable[[E, Rendering], str],
+    *,
+    stream: str,
+    sentences: int,
+    rewordings: int,
     per_setting: int = PARAPHRASES_PER_SETTING,
 ) -> list[Document]:
     """Originals plus the chosen paraphrase set of texts rendered from sentence templates.
@@ -209,11 +419,15 @@ def rendered_documents(
     and the entity's name, drawing the same-order set before the changed-order one whatever
     ``paraphrases`` asks for: an entity's paraphrases are the same whichever setting asks.
     """
+
     def paraphrased(entity: E) -> dict[str, list[str]]:
         rng = random.Random(f"{stream}/{entity.name}")
         same = paraphrase_renderings(rng, sentences, rewordings, per_setting, reorder=False)
         reordered = paraphrase_renderings(rng, sentences, rewordings, per_setting, reorder=True)
-        return {"paraphrase_same": [text(entity, r) for r in same], "paraphrase_reordered": [text(entity, r) for r in reordered]}
+        return {
+            "paraphrase_same": [text(entity, r) for r in same],
+            "paraphrase_reordered": [text(entity, r) for r in reordered],
+        }
 
     original = original_rendering(sentences)
     return documents_with_paraphrases(entities, paraphrases, lambda entity: text(entity, original), paraphrased)
@@ -276,7 +490,12 @@ class BiographyWorld(KnownNewSplit):
     def documents(self, people: list[Person], paraphrases: str = "none") -> list[Document]:
         """Originals plus the chosen paraphrase set, each paraphrase its own document."""
         return rendered_documents(
-            people, paraphrases, self.text, stream=f"biography/{self.seed}", sentences=len(ATTRIBUTES), rewordings=_REWORDINGS,
+            people,
+            paraphrases,
+            self.text,
+            stream=f"biography/{self.seed}",
+            sentences=len(ATTRIBUTES),
+            rewordings=_REWORDINGS,
         )
 
     @staticmethod
@@ -291,7 +510,9 @@ class BiographyWorld(KnownNewSplit):
             ]
             for triple in p.triples:
                 clauses = dict(zip("abc", (CLAUSES[a].format(v=p.value(a)) for a in triple), strict=True))
-                questions += [Question(t.format(**clauses), p.name, GROUP, "D2N", "backward", p.name) for t in templates.backward]
+                questions += [
+                    Question(t.format(**clauses), p.name, GROUP, "D2N", "backward", p.name) for t in templates.backward
+                ]
         return questions
 
 
@@ -300,7 +521,10 @@ def _unique_people(rng: random.Random, count: int) -> list[Person]:
     identities += [("male", f, la) for f in MALE_FIRST_NAMES for la in LAST_NAMES]
     dates = [f"{m} {d} , {y}" for m in MONTHS for d in BIRTH_DAYS for y in BIRTH_YEARS]
     if count > len(identities):
-        raise UserError(f"num_known + num_new is {count}, but the biography world can hold at most {len(identities)} people", where="data.world")
+        raise UserError(
+            f"num_known + num_new is {count}, but the biography world can hold at most {len(identities)} people",
+            where="data.world",
+        )
     rng.shuffle(identities)
     people = []
     for (gender, first, last), birth_date in zip(identities[:count], rng.sample(dates, count), strict=True):

@@ -33,7 +33,10 @@ E = TypeVar("E", bound=Named)
 
 
 def documents_with_paraphrases(
-    entities: Sequence[E], paraphrases: str, original: Callable[[E], str], paraphrased: Callable[[E], Mapping[str, Sequence[str]]],
+    entities: Sequence[E],
+    paraphrases: str,
+    original: Callable[[E], str],
+    paraphrased: Callable[[E], Mapping[str, Sequence[str]]],
 ) -> list[Document]:
     """Every entity's original, in entity order, then per entity the paraphrases ``paraphrases`` asks for.
 

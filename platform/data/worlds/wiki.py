@@ -34,19 +34,151 @@ from platform.data.worlds.biography import (
 from platform.data.worlds.split import KnownNewSplit
 from platform.errors import UserError
 
-TOWN_PREFIXES = ["Ash", "Bracken", "Cold", "Dun", "Elm", "Fen", "Gull", "Hart", "Iron", "Kings", "Lark", "Marsh", "North", "Oak", "Pike", "Quarry", "Raven", "Stone", "Thorn", "Wolf"]
+TOWN_PREFIXES = [
+    "Ash",
+    "Bracken",
+    "Cold",
+    "Dun",
+    "Elm",
+    "Fen",
+    "Gull",
+    "Hart",
+    "Iron",
+    "Kings",
+    "Lark",
+    "Marsh",
+    "North",
+    "Oak",
+    "Pike",
+    "Quarry",
+    "Raven",
+    "Stone",
+    "Thorn",
+    "Wolf",
+]
 TOWN_SUFFIXES = ["ford", "haven", "bury", "wick", "stead", "mere", "field", "moor"]
-SHIP_ADJECTIVES = ["Restless", "Gallant", "Steadfast", "Valiant", "Dauntless", "Swift", "Fearless", "Noble", "Bold", "Intrepid"]
+SHIP_ADJECTIVES = [
+    "Restless",
+    "Gallant",
+    "Steadfast",
+    "Valiant",
+    "Dauntless",
+    "Swift",
+    "Fearless",
+    "Noble",
+    "Bold",
+    "Intrepid",
+]
 SHIP_NOUNS = ["Dawn", "Tide", "Star", "Horizon", "Promise", "Venture", "Spirit", "Fortune", "Voyager", "Endeavour"]
 SOCIETY_ADJECTIVES = ["Royal", "Free", "United", "Ancient", "Honest", "Worthy", "Loyal", "Grand", "Humble", "Learned"]
-SOCIETY_TRADES = ["Weavers", "Masons", "Clockmakers", "Glassblowers", "Cartwrights", "Beekeepers", "Bookbinders", "Lamplighters", "Ropemakers", "Tanners"]
-REGIONS = ["Velmora", "Eastmarch", "Caldera", "Westerlin", "Orvanne", "Brisklund", "Tarrowmere", "Sundale", "Korrin", "Halvard", "Lowenreach", "Marrowick"]
-COLORS = ["silver", "golden", "scarlet", "azure", "emerald", "ivory", "crimson", "violet", "copper", "black", "white", "amber", "grey", "green", "blue"]
-ANIMALS = ["heron", "stag", "otter", "falcon", "badger", "swan", "wolf", "bear", "lion", "hare", "owl", "raven", "salmon", "boar", "fox", "eagle", "lynx", "dolphin", "horse", "crane", "serpent", "griffin", "unicorn", "dragon"]
+SOCIETY_TRADES = [
+    "Weavers",
+    "Masons",
+    "Clockmakers",
+    "Glassblowers",
+    "Cartwrights",
+    "Beekeepers",
+    "Bookbinders",
+    "Lamplighters",
+    "Ropemakers",
+    "Tanners",
+]
+REGIONS = [
+    "Velmora",
+    "Eastmarch",
+    "Caldera",
+    "Westerlin",
+    "Orvanne",
+    "Brisklund",
+    "Tarrowmere",
+    "Sundale",
+    "Korrin",
+    "Halvard",
+    "Lowenreach",
+    "Marrowick",
+]
+COLORS = [
+    "silver",
+    "golden",
+    "scarlet",
+    "azure",
+    "emerald",
+    "ivory",
+    "crimson",
+    "violet",
+    "copper",
+    "black",
+    "white",
+    "amber",
+    "grey",
+    "green",
+    "blue",
+]
+ANIMALS = [
+    "heron",
+    "stag",
+    "otter",
+    "falcon",
+    "badger",
+    "swan",
+    "wolf",
+    "bear",
+    "lion",
+    "hare",
+    "owl",
+    "raven",
+    "salmon",
+    "boar",
+    "fox",
+    "eagle",
+    "lynx",
+    "dolphin",
+    "horse",
+    "crane",
+    "serpent",
+    "griffin",
+    "unicorn",
+    "dragon",
+]
 FEATURES = {
-    "town": ["wool market", "stone bridge", "cider festival", "clock tower", "salt mines", "glass works", "horse fair", "lace makers", "copper mines", "rose gardens", "old abbey", "river port"],
-    "ship": ["speed", "red sails", "long voyages", "brass bell", "carved figurehead", "rescue missions", "polar expeditions", "tall masts", "cargo of spices", "fine charts"],
-    "society": ["annual lectures", "rare book collection", "winter ball", "public library", "charity work", "summer fair", "guild hall", "training school", "printed almanac", "choir"],
+    "town": [
+        "wool market",
+        "stone bridge",
+        "cider festival",
+        "clock tower",
+        "salt mines",
+        "glass works",
+        "horse fair",
+        "lace makers",
+        "copper mines",
+        "rose gardens",
+        "old abbey",
+        "river port",
+    ],
+    "ship": [
+        "speed",
+        "red sails",
+        "long voyages",
+        "brass bell",
+        "carved figurehead",
+        "rescue missions",
+        "polar expeditions",
+        "tall masts",
+        "cargo of spices",
+        "fine charts",
+    ],
+    "society": [
+        "annual lectures",
+        "rare book collection",
+        "winter ball",
+        "public library",
+        "charity work",
+        "summer fair",
+        "guild hall",
+        "training school",
+        "printed almanac",
+        "choir",
+    ],
 }
 KINDS = ("town", "ship", "society")
 KIND_WORDS = {
@@ -196,7 +328,12 @@ class WikiWorld(KnownNewSplit):
     def documents(self, entities: list[Entity], paraphrases: str = "none") -> list[Document]:
         """Originals plus the chosen paraphrase set, each paraphrase its own document."""
         return rendered_documents(
-            entities, paraphrases, self.text, stream=f"wiki/{self.seed}", sentences=len(SENTENCES), rewordings=_REWORDINGS,
+            entities,
+            paraphrases,
+            self.text,
+            stream=f"wiki/{self.seed}",
+            sentences=len(SENTENCES),
+            rewordings=_REWORDINGS,
             per_setting=PARAPHRASES_PER_SETTING,
         )
 
@@ -236,7 +373,10 @@ def capacity() -> int:
 
 def _unique_entities(rng: random.Random, count: int) -> list[Entity]:
     if count > capacity():
-        raise UserError(f"num_known + num_new is {count}, but the wiki world can hold at most {capacity()} entities", where="data.world")
+        raise UserError(
+            f"num_known + num_new is {count}, but the wiki world can hold at most {capacity()} entities",
+            where="data.world",
+        )
     kinds = [KINDS[i % len(KINDS)] for i in range(count)]
     names = {k: rng.sample(_names(k), kinds.count(k)) for k in KINDS}
     people = rng.sample([f"{f} {la}" for f in FEMALE_FIRST_NAMES + MALE_FIRST_NAMES for la in LAST_NAMES], 2 * count)
