@@ -20,7 +20,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -98,60 +98,37 @@ def main(argv: list[str] | None = None) -> int:
         f"MLflow {tracking.shown} (experiment {spec.tracking.experiment!r})",
         flush=True,
     )
-    sweep = Sweep(spec, searcher, refs, model_dirs, identifier, plan.storage, tracking, experiment_id)
-    with sweep_lock(plan.storage / ".locks" / identifier):
-        return run_sweep(sweep, address=args.address, fresh=args.fresh)
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """One sweep, everything resolved before it starts: what it runs (spec, trials, objectives,
-    base models), its identity, and where its state and runs go."""
-
-    spec: ExperimentSpec
-    searcher: Any
-    """The ``GridCrossSearcher`` that hands out the trials."""
-    refs: dict[str, str]
-    """Objective name -> ``module:Class``."""
-    model_dirs: dict[str, str]
-    """Base stage -> the model directory its trials start from."""
-    identifier: str
-    storage: Path
-    """Tune's state of every sweep; this one's is ``storage / identifier``."""
-    tracking: Tracking
-    experiment_id: str
-
-    @property
-    def path(self) -> Path:
-        return self.storage / self.identifier
-
-
-def run_sweep(sweep: Sweep, address: str | None, fresh: bool) -> int:
-    """Ray, the sweep's MLflow run, the Tuner, and the results table (the driver owns the sweep)."""
-    spec, tracking, experiment_id, storage = sweep.spec, sweep.tracking, sweep.experiment_id, str(sweep.storage)
-    init_ray(address)
-    parent = tracking.start_sweep_run(
-        experiment_id, sweep.identifier, sweep.identifier, spec.model_dump(mode="json"), fresh=fresh
-    )
-    from platform.storage import out_of_space
     from platform.trial import SweepContext
 
-    context = SweepContext(
-        spec, sweep.identifier, sweep.model_dirs, sweep.refs, tracking, experiment_id, parent, storage
+    context = SweepContext(spec, identifier, model_dirs, refs, tracking, experiment_id, str(plan.storage))
+    with sweep_lock(plan.storage / ".locks" / identifier):
+        return run_sweep(context, searcher, address=args.address, fresh=args.fresh)
+
+
+def run_sweep(context, searcher, address: str | None, fresh: bool) -> int:
+    """Ray, the sweep's MLflow run, the Tuner (``searcher`` hands out the trials), and the results
+    table: the driver owns the sweep."""
+    spec, tracking, experiment_id, storage = context.spec, context.tracking, context.experiment_id, context.storage_path
+    init_ray(address)
+    parent = tracking.start_sweep_run(
+        experiment_id, context.sweep_id, context.sweep_id, spec.model_dump(mode="json"), fresh=fresh
     )
+    from platform.storage import out_of_space
+
+    context = replace(context, parent_run_id=parent)
     started = time.time()
     from platform.interrupts import GracefulInterrupt
 
     try:
         with GracefulInterrupt() as interrupt:
-            results, finished = run_tuner(spec, context, sweep.searcher, storage, sweep.identifier, fresh=fresh)
+            results, finished = run_tuner(context, searcher, fresh=fresh)
     except KeyboardInterrupt:  # a second Ctrl-C (or one before Tune could stop gracefully): quit at once
-        print(f"\nInterrupted. Run the same command again to resume ({sweep.path}).", flush=True)
+        print(f"\nInterrupted. Run the same command again to resume ({context.path}).", flush=True)
         mark_interrupted(tracking, experiment_id, parent, None, close_parent=True)
         return 130
     except BaseException as error:
         tracking.end_run(parent, "FAILED")
-        if isinstance(error, Exception) and out_of_space(sweep.storage, error):
+        if isinstance(error, Exception) and out_of_space(Path(storage), error):
             with contextlib.suppress(ServiceUnavailable):  # the store is elsewhere, but may be down too
                 tracking.fail_running_trials(
                     experiment_id, parent, f"No space left on device in {storage} (the sweep stopped)"
@@ -171,13 +148,13 @@ def run_sweep(sweep: Sweep, address: str | None, fresh: bool) -> int:
         mark_interrupted(tracking, experiment_id, parent, interrupt.requested_at) if interrupt.requested else set()
     )
     table = results_table(results, spec, interrupted=stopped)
-    paths = write_results(table, sweep.path)
+    paths = write_results(table, context.path)
     errors = sum(1 for r in results if r.error and Path(r.path).name not in stopped)
     finished -= len(stopped)
-    total = sweep.searcher.total_trials
+    total = searcher.total_trials
     interrupted = interrupt.requested or finished < total
     if not interrupted:
-        sweep_report(tracking, sweep.identifier, sweep.path / "report")  # attaches itself under report/
+        sweep_report(tracking, context.sweep_id, context.path / "report")  # attaches itself under report/
     tracking_failure = close_parent_run(
         tracking, parent, paths, summary_metrics(table), "KILLED" if interrupted else "FAILED" if errors else "FINISHED"
     )
@@ -288,12 +265,15 @@ def resolve_models(spec: ExperimentSpec, refs: dict[str, str], pretrained: str |
     }
 
 
-def run_tuner(spec: ExperimentSpec, context, searcher, storage: str, identifier: str, fresh: bool):
+def run_tuner(context, searcher, fresh: bool):
+    """The Tuner of the sweep, new or restored from its state, run to the end: (results, finished trials)."""
     from ray import tune
 
     from platform.progress import CloseStoppedRuns, CompactProgress
     from platform.storage import check_resumable
     from platform.trial import run_trial
+
+    spec, storage, identifier = context.spec, context.storage_path, context.sweep_id
 
     resources = TrialResources(spec)
     trainable = tune.with_resources(tune.with_parameters(run_trial, context=context), resources)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from objectives.registry import instantiate, load_reference
@@ -33,7 +34,8 @@ from platform.worker import TrialConfig, train_loop
 
 @dataclass(frozen=True)
 class SweepContext:
-    """Facts resolved once on the driver, shared by every trial."""
+    """One sweep, everything resolved on the driver before it starts and shared by every trial:
+    what it runs, its identity, and where its state and runs go."""
 
     spec: ExperimentSpec
     """The sweep's spec, validated once on the driver; each trial applies its own values."""
@@ -41,10 +43,17 @@ class SweepContext:
     model_dirs: dict[str, str]
     """Per base stage (``Objective.base_stage``: causal, bidirectional): the model its trials start from."""
     objective_refs: dict[str, str]
+    """Objective name -> ``module:Class``."""
     tracking: Tracking
     experiment_id: str
-    parent_run_id: str
     storage_path: str
+    """Tune's state of every sweep; this one's is ``path``."""
+    parent_run_id: str = ""
+    """The sweep's own MLflow run, the trials' parent (set by the sweep once the run exists)."""
+
+    @property
+    def path(self) -> Path:
+        return Path(self.storage_path) / self.sweep_id
 
 
 def trial_tags(spec: ExperimentSpec, objective, sweep_id: str, varied: tuple[str, ...] = ()) -> dict[str, str]:
