@@ -98,10 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         f"MLflow {tracking.shown} (experiment {spec.tracking.experiment!r})",
         flush=True,
     )
-    from platform.trial import SweepContext
+    with sweep_lock(plan.storage / ".locks" / identifier):  # first: a second driver is refused at once
+        from platform.trial import SweepContext
 
-    context = SweepContext(spec, identifier, model_dirs, refs, tracking, experiment_id, str(plan.storage))
-    with sweep_lock(plan.storage / ".locks" / identifier):
+        context = SweepContext(spec, identifier, model_dirs, refs, tracking, experiment_id, str(plan.storage))
         return run_sweep(context, searcher, address=args.address, fresh=args.fresh)
 
 
