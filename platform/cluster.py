@@ -15,16 +15,21 @@ killed driver by a minute. So the local cluster is started:
   is refused even over loopback;
 - on free ports: the dashboard agent's and the metrics servers' ports are picked by the OS;
 - with a watchdog: a small process outside the driver's process group that, when the driver
-  is gone (its pipe closes, even after SIGKILL), ends every process the driver started.
+  is gone (its pipe closes, even after SIGKILL), ends every process the driver started;
+- in the background (``LocalClusterStart``), while the driver's checks run: starting it takes
+  4 s, the checks (imports of torch, transformers) as long, and the two use different cores.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +87,63 @@ def init_ray(address: str | None) -> None:
         ray.init(include_dashboard=False, **kwargs)
         _start_watchdog()
     logs.reapply()  # ray.init reconfigures logging, resetting the levels of its loggers
+
+
+class LocalClusterStart:
+    """``init_ray`` for a local cluster, begun on a thread of its own so that it overlaps the
+    checks the driver runs before any trial; ``wait`` is where the driver needs Ray.
+
+    Why the thread never ends: Ray's processes (GCS, raylet, agents) are started with
+    ``PR_SET_PDEATHSIG``, which Linux fires when the *thread* that started them exits, so they
+    live as long as it does, the driver's whole life. A check that fails after ``begin`` ends
+    the process with its error as before; the cluster goes with it (its thread, the watchdog).
+    With an address (``--address``, ``RAY_ADDRESS``) there is nothing to start: ``wait`` joins.
+    """
+
+    def __init__(self) -> None:
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def begin(self, address: str | None) -> None:
+        import ray  # here, not on the thread: the checks import beside it, Ray's modules are loaded
+
+        if address or os.environ.get("RAY_ADDRESS") or ray.is_initialized() or self._thread:
+            return
+        # what ray.init does on the main thread only: SIGTERM exits through atexit (ray.shutdown);
+        # so its warning from the thread, "SIGTERM handler is not set", is not true here
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
+        logging.getLogger("ray._private.worker").addFilter(
+            lambda record: not record.getMessage().startswith("SIGTERM handler is not set")
+        )
+        self._thread = threading.Thread(target=self._run, name="ray-local-cluster", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            init_ray(None)
+        except BaseException as error:  # re-raised on the main thread, by wait()
+            self._error = error
+        finally:
+            self._started.set()
+        threading.Event().wait()  # the cluster's processes live as long as this thread
+
+    def wait(self, address: str | None) -> None:
+        """Ray initialised: the background start finished (its error raised here), or ``address`` joined."""
+        if self._thread is None:
+            init_ray(address)
+            return
+        self._started.wait()
+        if self._error is not None:
+            raise self._error
+
+
+def leave_joined_cluster() -> None:
+    """Disconnect from a cluster this driver joined (``--address``), before ``cli.exit_now``; a
+    local cluster is not stopped: its processes end with the driver (``LocalClusterStart``)."""
+    ray = sys.modules.get("ray")  # not imported: nothing to leave (an error before Ray)
+    if ray is not None and ray.is_initialized() and _watchdog is None:
+        ray.shutdown()
 
 
 def _local_cluster_settings() -> None:

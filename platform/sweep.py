@@ -24,8 +24,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from platform.cli import main_guard
-from platform.cluster import init_ray
+from platform.cli import exit_now, main_guard
+from platform.cluster import LocalClusterStart, leave_joined_cluster
 from platform.errors import ServiceUnavailable, UserError
 from platform.spec import ExperimentSpec
 from platform.tracking import Tracking, browse_hint
@@ -79,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("--spec-only checks a spec without running it: use it with --dry-run", where="--spec-only")
     from platform.plan import dry_run_report, make_plan
 
-    plan = make_plan(args, spec_only=args.spec_only)
+    cluster = LocalClusterStart()  # begun once the spec loads: it overlaps the slower checks
+    start_cluster = None if args.dry_run else lambda: cluster.begin(args.address)
+    plan = make_plan(args, spec_only=args.spec_only, spec_loaded=start_cluster)
     spec, searcher, refs = plan.spec, plan.searcher, plan.refs
     if args.dry_run:  # the same id the run will use: model directories named, not built
         identifier = sweep_id(spec, planned_model_dirs(spec, refs))
@@ -102,14 +104,15 @@ def main(argv: list[str] | None = None) -> int:
         from platform.trial import SweepContext
 
         context = SweepContext(spec, identifier, model_dirs, refs, tracking, experiment_id, str(plan.storage))
-        return run_sweep(context, searcher, address=args.address, fresh=args.fresh)
+        return run_sweep(context, searcher, cluster=cluster, address=args.address, fresh=args.fresh)
 
 
-def run_sweep(context, searcher, address: str | None, fresh: bool) -> int:
-    """Ray, the sweep's MLflow run, the Tuner (``searcher`` hands out the trials), and the results
-    table: the driver owns the sweep."""
+def run_sweep(context, searcher, cluster: LocalClusterStart, address: str | None, fresh: bool) -> int:
+    """Ray (``cluster``: its local start, begun in the background, or ``address``), the sweep's
+    MLflow run, the Tuner (``searcher`` hands out the trials), and the results table: the driver
+    owns the sweep."""
     spec, tracking, experiment_id, storage = context.spec, context.tracking, context.experiment_id, context.storage_path
-    init_ray(address)
+    cluster.wait(address)
     parent = tracking.start_sweep_run(
         experiment_id, context.sweep_id, context.sweep_id, spec.model_dump(mode="json"), fresh=fresh
     )
@@ -361,4 +364,6 @@ def scheduler(spec: ExperimentSpec):
 
 
 if __name__ == "__main__":
-    sys.exit(main_guard(main)(sys.argv[1:]))
+    code = main_guard(main)(sys.argv[1:])
+    leave_joined_cluster()
+    exit_now(code)
