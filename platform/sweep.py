@@ -302,8 +302,9 @@ def run_tuner(context, searcher, fresh: bool):
                 mode="max",
                 trial_dirname_creator=lambda trial: trial.trial_id,
                 scheduler=scheduler(spec),
-                # a trial's process trains the next trial too: no new process, no imports again
-                reuse_actors=in_process,
+                # a trial's process serves the next trial too, training it (one worker) or
+                # coordinating its worker group: no new process, no imports again
+                reuse_actors=True,
             ),
             run_config=tune.RunConfig(
                 name=identifier,

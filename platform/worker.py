@@ -110,7 +110,9 @@ def train_loop(config: TrialConfig, session: TrainWorkerSession | TrialProcessSe
         if logger:
             logger.log_epoch(metrics, epoch + 1, predictions)
             metrics["mlflow_queued"] = len(logger.pending)  # to Tune only: the driver's console says so
-        report(session, metrics, engine, state, spec.checkpoint.enabled)
+        # before training there is nothing to resume from: a checkpoint there (model and
+        # optimizer, gigabytes for a real model, written and copied) would only cost time
+        report(session, metrics, engine, state, spec.checkpoint.enabled and epoch >= 0)
         epoch_loss, epoch_steps = torch.zeros((), device=device), 0
         return spec.eval.patience is not None and state.evaluations_since_best >= spec.eval.patience
 

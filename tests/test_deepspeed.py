@@ -1,4 +1,4 @@
-"""DeepSpeed ZeRO-2 and ZeRO-3 under Ray Train with 2 CPU workers (gloo), and 1 vs 2 workers."""
+"""DeepSpeed ZeRO-2 and ZeRO-3 under Ray Train with 2 CPU workers (gloo), against ZeRO-2 on 1 worker."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def test_zero2_zero3_two_workers_and_one_vs_two_workers_agree(tmp_path, cache_di
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("deepspeed-test")
     runs = client.search_runs([experiment.experiment_id], filter_string="tags.kind = 'trial'")
-    assert len(runs) == 4 and all(r.info.status == "FINISHED" for r in runs)
+    assert len(runs) == 3 and all(r.info.status == "FINISHED" for r in runs)
     losses = {}
     for run in runs:
         key = (run.data.params["resources.num_workers"], run.data.params["resources.deepspeed.zero_stage"])
@@ -28,6 +28,7 @@ def test_zero2_zero3_two_workers_and_one_vs_two_workers_agree(tmp_path, cache_di
         assert f'"train_micro_batch_size_per_gpu": {4 // int(key[0])}' in text
         losses[key] = [m.value for m in client.get_metric_history(run.info.run_id, "loss")]
         assert len(losses[key]) == 2
-    # same global batches and seed: 1 and 2 workers follow the same loss curve
-    for stage in ("2", "3"):
-        assert losses[("2", stage)] == pytest.approx(losses[("1", stage)], rel=0.03)
+    # same global batches and seed: 1 and 2 workers, ZeRO-2 and ZeRO-3, follow the same loss curve
+    assert sorted(losses) == [("1", "2"), ("2", "2"), ("2", "3")]
+    for key in (("2", "2"), ("2", "3")):
+        assert losses[key] == pytest.approx(losses[("1", "2")], rel=0.03)
