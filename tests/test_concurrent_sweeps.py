@@ -36,7 +36,7 @@ def test_two_sweeps_at_once_keep_runs_checkpoints_and_cache_apart(tmp_path):
                 "--set",
                 "search.grid={objective.name: [ar]}",
                 "--set",
-                "train.epochs=400",
+                "train.epochs=600",
                 "--set",
                 "eval.every=100",
                 "--set",
@@ -50,9 +50,12 @@ def test_two_sweeps_at_once_keep_runs_checkpoints_and_cache_apart(tmp_path):
             for args in (("sweep-a", "3e-4"), ("sweep-b", "1e-3"))
         )
         lines = []
-        for line in first.stdout:  # while the first sweep runs its trials, a copy of it must be refused
+        # while the first sweep runs, a copy of it must be refused: the copy is started once the
+        # first holds its lock (taken as it prints its id) and needs seconds of checks to reach
+        # it, by which time the first is far from done (its trial alone trains for seconds)
+        for line in first.stdout:
             lines.append(line)
-            if line.startswith("[sweep] start"):
+            if line.startswith("[sweep] sweep-a-"):
                 break
         copy = subprocess.run(
             command("sweep-a", "3e-4"), cwd=REPO, env=env, capture_output=True, text=True, timeout=300

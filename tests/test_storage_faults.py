@@ -88,7 +88,7 @@ def test_read_only_storage_fails_before_any_work(tmpfs, tmp_path):
     out = run_cli("platform.sweep", str(TINY), "--storage", str(storage), env={"KIP_HOME": str(tmp_path / "home")})
     assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-2000:]
     assert "Read-only file system" in out.stderr and "Traceback" not in out.stderr
-    assert "[sweep]" not in out.stdout  # refused before the base model, Ray or MLflow
+    assert "[sweep]" not in out.stdout  # refused before the base model, a trial or MLflow
 
 
 @pytest.mark.integration
