@@ -100,15 +100,16 @@ class LocalClusterStart:
     With an address (``--address``, ``RAY_ADDRESS``) there is nothing to start: ``wait`` joins.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, address: str | None) -> None:
+        self.address = address
         self._started = threading.Event()
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
 
-    def begin(self, address: str | None) -> None:
+    def begin(self) -> None:
         import ray  # here, not on the thread: the checks import beside it, Ray's modules are loaded
 
-        if address or os.environ.get("RAY_ADDRESS") or ray.is_initialized() or self._thread:
+        if self.address or os.environ.get("RAY_ADDRESS") or ray.is_initialized() or self._thread:
             return
         # what ray.init does on the main thread only: SIGTERM exits through atexit (ray.shutdown);
         # so its warning from the thread, "SIGTERM handler is not set", is not true here
@@ -128,10 +129,10 @@ class LocalClusterStart:
             self._started.set()
         threading.Event().wait()  # the cluster's processes live as long as this thread
 
-    def wait(self, address: str | None) -> None:
+    def wait(self) -> None:
         """Ray initialised: the background start finished (its error raised here), or ``address`` joined."""
         if self._thread is None:
-            init_ray(address)
+            init_ray(self.address)
             return
         self._started.wait()
         if self._error is not None:

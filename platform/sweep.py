@@ -79,9 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("--spec-only checks a spec without running it: use it with --dry-run", where="--spec-only")
     from platform.plan import dry_run_report, make_plan
 
-    cluster = LocalClusterStart()  # begun once the spec loads: it overlaps the slower checks
-    start_cluster = None if args.dry_run else lambda: cluster.begin(args.address)
-    plan = make_plan(args, spec_only=args.spec_only, spec_loaded=start_cluster)
+    cluster = LocalClusterStart(args.address)  # begun once the spec loads: it overlaps the slower checks
+    plan = make_plan(args, spec_only=args.spec_only, spec_loaded=None if args.dry_run else cluster.begin)
     spec, searcher, refs = plan.spec, plan.searcher, plan.refs
     if args.dry_run:  # the same id the run will use: model directories named, not built
         identifier = sweep_id(spec, planned_model_dirs(spec, refs))
@@ -104,15 +103,15 @@ def main(argv: list[str] | None = None) -> int:
         from platform.trial import SweepContext
 
         context = SweepContext(spec, identifier, model_dirs, refs, tracking, experiment_id, str(plan.storage))
-        return run_sweep(context, searcher, cluster=cluster, address=args.address, fresh=args.fresh)
+        return run_sweep(context, searcher, cluster=cluster, fresh=args.fresh)
 
 
-def run_sweep(context, searcher, cluster: LocalClusterStart, address: str | None, fresh: bool) -> int:
-    """Ray (``cluster``: its local start, begun in the background, or ``address``), the sweep's
+def run_sweep(context, searcher, cluster: LocalClusterStart, fresh: bool) -> int:
+    """Ray (``cluster``: its local start, begun in the background, or the cluster it joins), the sweep's
     MLflow run, the Tuner (``searcher`` hands out the trials), and the results table: the driver
     owns the sweep."""
     spec, tracking, experiment_id, storage = context.spec, context.tracking, context.experiment_id, context.storage_path
-    cluster.wait(address)
+    cluster.wait()
     parent = tracking.start_sweep_run(
         experiment_id, context.sweep_id, context.sweep_id, spec.model_dump(mode="json"), fresh=fresh
     )

@@ -26,11 +26,11 @@ def test_an_error_starting_the_cluster_is_raised_where_the_driver_waits(monkeypa
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.setattr(cluster, "init_ray", failing_init)
-    start = cluster.LocalClusterStart()
-    start.begin(None)
-    start.begin(None)  # once per driver: a second call starts nothing
+    start = cluster.LocalClusterStart(None)
+    start.begin()
+    start.begin()  # once per driver: a second call starts nothing
     with pytest.raises(RuntimeError, match="raylet did not start"):
-        start.wait(None)
+        start.wait()
     assert calls == [None]
     assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None)  # exits through atexit
 
@@ -42,8 +42,8 @@ def test_with_an_address_nothing_starts_in_the_background(monkeypatch, where):
     if where == "environment":
         monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6379")
     address = "127.0.0.1:6379" if where == "argument" else None
-    start = cluster.LocalClusterStart()
-    start.begin(address)
+    start = cluster.LocalClusterStart(address)
+    start.begin()
     assert calls == []  # joined where the driver needs Ray, on its own thread
-    start.wait(address)
+    start.wait()
     assert calls == [address]
