@@ -26,8 +26,7 @@ import torch
 from objectives.base import Context, Objective
 from platform import base_model
 from platform.base_model import base_engine, length_batches
-from platform.chat import ChatFormat, qa_ids
-from platform.data.corpus import Corpus
+from platform.chat import ChatFormat
 from platform.data.sources import build_world
 from platform.data.stream import collate
 from platform.data.worlds import vocabulary_texts
@@ -41,9 +40,9 @@ CHUNK = 8
 def epoch_samples(spec: ExperimentSpec, context: Context, seed: int) -> tuple[list, Objective]:
     """One epoch of the causal base stage's samples, drawn by ``platform.base_model.epoch_samples``."""
     world = build_world(spec.data)
-    formats = [objective_cls(context) for objective_cls in Objective.base_stage().formats]
-    documents = formats[0].encode(Corpus("known", documents=world.base_documents(spec.model.base_pretrain.paraphrases)))
-    qa_pairs = [qa_ids(context.tokenizer, context.chat, q.question, q.answer) for q in world.base_qa()]
+    formats, documents, qa_pairs = base_model.known_examples(
+        world, Objective.base_stage(), context, spec.model.base_pretrain.paraphrases
+    )
     return base_model.epoch_samples(formats, documents, qa_pairs, np.random.default_rng(seed)), formats[0]
 
 

@@ -116,14 +116,14 @@ def isolated_env(home: Path, shared_cache: bool = False) -> dict[str, str]:
 def prepare(spec_path: str, items: list[str]) -> None:
     """One-time costs of a fresh machine, as ``platform.sweep.main`` pays them: base models, MLflow store."""
     from platform import tracking
-    from platform.plan import parse_overrides, validate_trials
+    from platform.plan import base_stages, parse_overrides, validate_trials
     from platform.spec import load_spec
     from platform.sweep import resolve_models
 
     spec = load_spec(spec_path, parse_overrides(items))
-    _, refs, _ = validate_trials(spec, spec_path)
+    _, refs, cell_specs = validate_trials(spec, spec_path)
     tracking.check_reachable(tracking.tracking_uri(spec.tracking.uri), spec.tracking.experiment)
-    resolve_models(spec, refs, None)
+    resolve_models(base_stages(cell_specs, refs, spec_path), None)
 
 
 def run_prepare(spec: str, items: list[str], home: Path, shared_cache: bool = False) -> float:

@@ -50,7 +50,10 @@ Class attributes and hooks, each with what it switches:
 - ``base_stage()``: which embedded base model the objective fine-tunes (the embedded model
   only; a pretrained model is used as it is): the causal one, pre-trained on ``ar``'s and
   ``masked_ar``'s formats, unless overridden (``masked_diffusion`` returns the bidirectional
-  one, trained on its own format). A stage of your own gets a base model of its own.
+  one, trained on its own format; ``sft`` and ``masked_sft`` the math one, trained on known
+  problems in their two formats). A stage of your own gets a base model of its own. A stage
+  reads the known part of the world its trials fine-tune on (known entities' documents and
+  QA, or known problems): every trial of a sweep that shares a stage must use one world.
 - ``test_questions(corpus)`` / ``retention_questions(corpus)``: what the trial is scored on
   at every evaluation (default: the corpus's questions about the new entities, and about
   the known ones for forgetting); math objectives return the test problems and none.
@@ -139,7 +142,7 @@ class BaseStage:
     by every trial whose objective names the same stage."""
 
     name: str
-    """The cache's and the sweep's name for it (``causal``, ``bidirectional``)."""
+    """The cache's and the sweep's name for it (``causal``, ``bidirectional``, ``math``)."""
     formats: tuple[type[Objective], ...]
     """The objectives whose document samples the base model trains on, each every epoch; QA
     pairs use the first one's ``qa_sample``, and its ``loss`` and ``generate``."""

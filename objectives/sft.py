@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from objectives.base import IGNORE, Context, Example, Objective, Sample
+from objectives.base import IGNORE, BaseStage, Context, Example, Objective, Sample
 from platform.data.corpus import Corpus, Question
 from platform.errors import UserError
 
@@ -39,6 +39,15 @@ class MathObjective(Objective):
     gives one example per training problem, and every evaluation asks the test problems."""
 
     task = "math"
+
+    @classmethod
+    def base_stage(cls) -> BaseStage:
+        """The math base model: known problems (never a training or test one) in ``sft``'s and
+        ``masked_sft``'s formats, so fine-tuning starts from a model that answers a plain
+        question in the evaluation format, as a pretrained instruct model does."""
+        from objectives.masked_sft import MaskedSFT
+
+        return BaseStage("math", (SFT, MaskedSFT))
 
     def encode(self, corpus: Corpus) -> list[Example]:
         return encode_problems(self.ctx, corpus, self.name)

@@ -22,10 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from objectives.base import BaseStage, Context, Objective, Sample
+from objectives.base import BaseStage, Context, Example, Objective, Sample
 from platform.cache import build_once
 from platform.chat import ChatFormat, qa_ids
-from platform.data.corpus import Corpus
 from platform.data.sources import build_world
 from platform.data.stream import collate
 from platform.data.worlds import vocabulary_texts
@@ -46,10 +45,17 @@ FORMAT_VERSION = 3
 
 def base_key(spec: ExperimentSpec, stage: BaseStage) -> str:
     """A hash of everything that determines the base model: recipe, vocabulary, and the base
-    stage's texts themselves (so worlds that share a base stage share the model)."""
+    stage's texts themselves (so worlds that share a base stage share the model).
+
+    ``spec`` is the spec of the trials that fine-tune from the stage: its ``data`` names the
+    world whose known part the stage reads (``platform.plan.base_stages``)."""
     world = build_world(spec.data)
-    documents = world.base_documents(spec.model.base_pretrain.paraphrases)
-    texts = [d.text for d in documents] + [f"{q.question}\t{q.answer}" for q in world.base_qa()]
+    known = world.base_corpus(spec.model.base_pretrain.paraphrases)
+    texts = (
+        [d.text for d in known.documents]
+        + [f"{p.question}\t{p.answer}" for p in known.train_problems]
+        + [f"{q.question}\t{q.answer}" for q in world.base_qa()]
+    )
     payload = {
         "version": FORMAT_VERSION,
         "family": stage.name,
@@ -100,9 +106,7 @@ def _build(spec: ExperimentSpec, stage: BaseStage, out: Path, log) -> dict:
     if stage.bidirectional:
         set_bidirectional(model)
     context = Context(tokenizer, ChatFormat.from_tokenizer(tokenizer), mask_token_id(tokenizer, spec.model))
-    formats: list[Objective] = [objective_cls(context) for objective_cls in stage.formats]
-    documents = formats[0].encode(Corpus("known", documents=world.base_documents(cfg.paraphrases)))
-    qa_pairs = [qa_ids(tokenizer, context.chat, q.question, q.answer) for q in world.base_qa()]
+    formats, documents, qa_pairs = known_examples(world, stage, context, cfg.paraphrases)
 
     epochs, lr = cfg.recipe(stage.bidirectional)
     steps_per_epoch = -(-(len(qa_pairs) + len(formats) * len(documents)) // cfg.batch_size)
@@ -127,13 +131,32 @@ def _build(spec: ExperimentSpec, stage: BaseStage, out: Path, log) -> dict:
     probe = world.base_probe_questions()
     answers = formats[0].generate(model, [q.question for q in probe], 24, 128)
     metrics = summarize(score_questions(probe, answers))
-    log(
-        f"[base] known entities whose QA was never trained: forward {metrics['forward_acc']:.2f}, backward "
-        f"{metrics['backward_acc']:.2f}"
-    )
+    log(f"[base] {probe_line(metrics)}")
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return {"family": stage.name, "probe": metrics, "seconds": round(time.time() - started, 1)}
+
+
+def known_examples(
+    world, stage: BaseStage, context: Context, paraphrases: str
+) -> tuple[list[Objective], list[Example], list[tuple[list[int], list[int]]]]:
+    """The stage's formats, the known part of ``world`` encoded by the first of them (known
+    entities' documents, or known problems), and the world's QA pairs as (prompt, completion) ids."""
+    formats: list[Objective] = [objective_cls(context) for objective_cls in stage.formats]
+    documents = formats[0].encode(world.base_corpus(paraphrases))
+    qa_pairs = [qa_ids(context.tokenizer, context.chat, q.question, q.answer) for q in world.base_qa()]
+    return formats, documents, qa_pairs
+
+
+def probe_line(metrics: dict[str, float]) -> str:
+    """The base model's check in words: recall per direction on known entities whose QA was
+    never trained, or exact match on known problems never trained."""
+    if "backward_acc" not in metrics:
+        return f"known problems never trained: exact match {metrics['forward_acc']:.2f}"
+    return (
+        f"known entities whose QA was never trained: forward {metrics['forward_acc']:.2f}, backward "
+        f"{metrics['backward_acc']:.2f}"
+    )
 
 
 def epoch_samples(

@@ -5,7 +5,8 @@ model was built) costs the user minutes to learn about a typo, and a ``--dry-run
 checks passes specs that fail at once. ``make_plan`` runs every check the run runs, for the
 dry run too, in this order:
 
-1. the spec: fields, value ranges, every grid cell resolved, the objectives and their options;
+1. the spec: fields, value ranges, every grid cell resolved, the objectives and their options,
+   the base stages and the one world each reads;
 2. files: every cell's data as its objective loads it (paraphrase files included), the model
    path, the DeepSpeed config (checked while loading the spec);
 3. the model: its config and tokenizer load (a GGUF file is converted once, cached), the mask
@@ -36,6 +37,18 @@ from platform.spec import ExperimentSpec, apply_overrides, format_validation_err
 from platform.tracking import Tracking, check_store_answers
 
 
+@dataclass(frozen=True)
+class StagePlan:
+    """One base stage of the sweep and the spec it is built from."""
+
+    stage: Any
+    """The ``objectives.base.BaseStage``."""
+    spec: ExperimentSpec
+    """A spec of the trials that fine-tune from it: its ``data`` names the world whose known
+    part the stage reads (the arithmetic world's known problems for the math stage, the
+    NameDescription world's known people for the causal one)."""
+
+
 @dataclass
 class SweepPlan:
     """What the checks found: the spec and its trials, data, model, resources and store."""
@@ -45,6 +58,8 @@ class SweepPlan:
     refs: dict[str, str]
     cell_specs: list[ExperimentSpec]
     searcher: Any
+    stages: dict[str, StagePlan] = field(default_factory=dict)
+    """The base stages the sweep's objectives fine-tune, by name (``base_stages``)."""
     corpora: dict[str, Corpus] = field(default_factory=dict)
     """The corpus per distinct data setting of the sweep's cells, by a readable label."""
     pretrained: str | None = None
@@ -130,6 +145,43 @@ def check_sweep_wide(spec: ExperimentSpec, cells: list[dict[str, Any]], source: 
         )
 
 
+def base_stages(cell_specs: list[ExperimentSpec], refs: dict[str, str], source: str) -> dict[str, StagePlan]:
+    """The base stages (``Objective.base_stage``) the cells fine-tune, by name, each with the
+    spec it is built from.
+
+    Why one world a stage: a stage is built once per sweep, from the known part of its trials'
+    world; cells that shared a stage across two worlds, or two sizes or seeds of one, would
+    fine-tune from a base model built on another world, whose known entities may be their new
+    ones. The cells' paraphrase setting is theirs alone (the stage reads
+    ``model.base_pretrain.paraphrases``)."""
+    from objectives.registry import load_reference
+
+    stages: dict[str, StagePlan] = {}
+    for cell in cell_specs:
+        stage = load_reference(refs[cell.objective.name]).base_stage()
+        planned = stages.setdefault(stage.name, StagePlan(stage, cell))
+        if planned.stage != stage:
+            raise UserError(
+                f"{source}: objective {cell.objective.name!r} names base stage {stage.name!r} with other formats "
+                "than another objective of the sweep: give the stage another name",
+                where="objective.name",
+            )
+        if cell.model.source == "embedded" and _stage_world(cell) != _stage_world(planned.spec):
+            raise UserError(
+                f"{source}: the cells fine-tuning from base stage {stage.name!r} use different worlds "
+                f"({_stage_world(planned.spec)} and {_stage_world(cell)}), but a stage is built once per sweep "
+                "from one world's known part: vary data.name and data.world across stages only, or run one "
+                "sweep per world",
+                where="search",
+            )
+    return dict(sorted(stages.items()))
+
+
+def _stage_world(spec: ExperimentSpec) -> dict[str, Any]:
+    """What of a cell's spec a base stage is built from, besides ``model.base_pretrain``."""
+    return {"data": spec.data.model_dump(mode="json", exclude={"paraphrases"}), "tiny": spec.model.tiny.model_dump()}
+
+
 def check_objective_options(spec: ExperimentSpec, reference: str, source: str) -> None:
     """The objective's own options, validated by its pydantic model, before any trial starts."""
     from pydantic import ValidationError
@@ -171,7 +223,7 @@ def make_plan(
         spec_loaded()
     cells, refs, cell_specs = validate_trials(spec, args.spec)
     searcher = GridCrossSearcher(spec.search, applies(spec, refs), seed=spec.train.seed)
-    plan = SweepPlan(spec, cells, refs, cell_specs, searcher)
+    plan = SweepPlan(spec, cells, refs, cell_specs, searcher, base_stages(cell_specs, refs, args.spec))
     if spec_only:
         return plan
     plan.corpora = check_files(cell_specs, refs)

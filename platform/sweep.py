@@ -22,13 +22,16 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from platform.cli import exit_now, main_guard
 from platform.cluster import LocalClusterStart, leave_joined_cluster
 from platform.errors import ServiceUnavailable, UserError
 from platform.spec import ExperimentSpec
 from platform.tracking import Tracking, browse_hint
+
+if TYPE_CHECKING:
+    from platform.plan import StagePlan
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -83,14 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     plan = make_plan(args, spec_only=args.spec_only, spec_loaded=None if args.dry_run else cluster.begin)
     spec, searcher, refs = plan.spec, plan.searcher, plan.refs
     if args.dry_run:  # the same id the run will use: model directories named, not built
-        identifier = sweep_id(spec, planned_model_dirs(spec, refs))
+        identifier = sweep_id(spec, planned_model_dirs(spec, plan.stages))
         print(dry_run_report(plan, identifier))
         return 0
     from platform.storage import sweep_lock
 
     tracking = plan.tracking
     experiment_id = tracking.check_reachable(spec.tracking.experiment)
-    model_dirs = resolve_models(spec, refs, plan.pretrained)
+    model_dirs = resolve_models(plan.stages, plan.pretrained)
     identifier = sweep_id(spec, model_dirs)
     documents = sum(len(c.documents) for c in plan.corpora.values())
     questions = sum(len(c.questions) for c in plan.corpora.values())
@@ -222,48 +225,30 @@ def close_parent_run(
     return None
 
 
-def base_stages(refs: dict[str, str]) -> dict[str, Any]:
-    """The base stages (``Objective.base_stage``) the sweep's objectives fine-tune, by name."""
-    from objectives.registry import load_reference
-
-    stages: dict[str, Any] = {}
-    for name, ref in sorted(refs.items()):
-        stage = load_reference(ref).base_stage()
-        if stages.setdefault(stage.name, stage) != stage:
-            raise UserError(
-                f"objective {name!r} names base stage {stage.name!r} with other formats than another "
-                "objective of the sweep: give the stage another name",
-                where="objective.name",
-            )
-    return dict(sorted(stages.items()))
-
-
-def planned_model_dirs(spec: ExperimentSpec, refs: dict[str, str]) -> dict[str, str]:
+def planned_model_dirs(spec: ExperimentSpec, stages: dict[str, StagePlan]) -> dict[str, str]:
     """The model directory per base stage that ``resolve_models`` will return, without building any."""
     from platform.base_model import base_model_path
 
-    stages = base_stages(refs)
     if spec.model.source != "embedded":
         from platform.pretrained import model_directory
 
         return dict.fromkeys(stages, model_directory(spec.model, convert=False))
-    return {name: str(base_model_path(spec, stage)) for name, stage in stages.items()}
+    return {name: str(base_model_path(planned.spec, planned.stage)) for name, planned in stages.items()}
 
 
-def resolve_models(spec: ExperimentSpec, refs: dict[str, str], pretrained: str | None) -> dict[str, str]:
-    """Model directory per base stage (causal / bidirectional) the sweep's objectives need.
+def resolve_models(stages: dict[str, StagePlan], pretrained: str | None) -> dict[str, str]:
+    """Model directory per base stage (causal, bidirectional, math) the sweep's objectives need.
 
     A pretrained model is used as it is by every stage (no base stage: the world's new
     entities are injected directly); the embedded model gets its cached base stage.
     """
     from platform.base_model import ensure_base_model
 
-    stages = base_stages(refs)
     if pretrained is not None:
         return dict.fromkeys(stages, pretrained)
     return {
-        name: str(ensure_base_model(spec, stage, log=lambda line: print(line, flush=True)))
-        for name, stage in stages.items()
+        name: str(ensure_base_model(planned.spec, planned.stage, log=lambda line: print(line, flush=True)))
+        for name, planned in stages.items()
     }
 
 

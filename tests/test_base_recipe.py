@@ -67,6 +67,36 @@ def test_each_family_is_keyed_by_its_own_recipe():
     assert base_key(spec_with(epochs=7), BIDIRECTIONAL) == base_key(spec_with(), BIDIRECTIONAL)
 
 
+def test_each_base_stage_reads_the_world_of_the_trials_that_fine_tune_from_it():
+    """paper_table.yaml's top-level world is NameDescription; its math cells name the arithmetic
+    world: the math stage is built (and keyed) from the arithmetic world's known problems."""
+    from platform.plan import base_stages, validate_trials
+    from platform.spec import load_spec
+
+    source = "search_spaces/paper_table.yaml"
+    _, refs, cell_specs = validate_trials(load_spec(source), source)
+    stages = base_stages(cell_specs, refs, source)
+    assert sorted(stages) == ["bidirectional", "causal", "math"]
+    assert {name: planned.spec.data.name for name, planned in stages.items()} == {
+        "bidirectional": "name_description",
+        "causal": "name_description",
+        "math": "arithmetic",
+    }
+    math = stages["math"]
+    assert base_key(math.spec, math.stage) != base_key(
+        math.spec.model_copy(update={"data": stages["causal"].spec.data}), math.stage
+    )
+
+
+def test_the_probe_line_says_what_was_checked():
+    from platform.base_model import probe_line
+
+    assert probe_line({"forward_acc": 0.5, "backward_acc": 0.25, "mean_acc": 0.375}) == (
+        "known entities whose QA was never trained: forward 0.50, backward 0.25"
+    )
+    assert probe_line({"forward_acc": 0.125, "mean_acc": 0.125}) == "known problems never trained: exact match 0.12"
+
+
 def test_length_batches_cover_every_sample_once_with_similar_lengths():
     samples = [Sample(list(range(n)), list(range(n))) for n in np.random.default_rng(0).integers(4, 60, size=500)]
     batches = length_batches(samples, 16, random.Random(0))

@@ -62,6 +62,15 @@ def test_a_grid_over_the_base_stage_is_refused(tmp_path):
     )
 
 
+def test_cells_sharing_a_base_stage_across_worlds_are_refused(tmp_path):
+    """A base stage is built once, from one world's known part: a cell on another world seed
+    would fine-tune from a base model that may have read its new people's documents."""
+    refused(
+        [spec_file(tmp_path, "search: {grid: {data.world.seed: [0, 1]}}\n")],
+        "the cells fine-tuning from base stage 'causal' use different worlds",
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

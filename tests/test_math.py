@@ -122,10 +122,29 @@ def test_injection_corpus_and_base_stage():
     assert corpus.name == "arithmetic" and corpus.documents == []
     assert corpus.train_problems == world.train and corpus.test_problems == world.test
     assert corpus.questions == [p.as_question() for p in world.test]
-    base = name_description.build_world(SMALL.seed, SMALL.num_known, SMALL.num_new, SMALL.qa_fraction)
-    assert world.base_documents() == base.base_documents()
-    assert world.base_qa() == base.base_qa()
-    assert world.base_probe_questions() == base.base_probe_questions()
+    known = world.base_corpus("both")
+    assert known.train_problems == world.known and not known.documents and not known.test_problems
+    assert world.base_qa() == []  # a known problem is its own QA pair, trained in sft's format
+    assert world.base_probe_questions() == [p.as_question() for p in world.probe]
+    assert all(q.metric == "exact_number" for q in world.base_probe_questions())
+
+
+def test_the_math_base_stage_never_sees_a_training_or_test_problem():
+    """The known problems stand for what a pretrained model knows: the trials' problems, and
+    the base model's own check, are never among them."""
+    world = build_world(WorldConfig(seed=0, num_known=100, num_new=50))
+    assert (len(world.known), len(world.probe)) == (8 * 100, 2 * 50)
+    known, probe = {p.question for p in world.known}, {p.question for p in world.probe}
+    trials = {p.question for p in world.train + world.test}
+    assert len(known) == len(world.known) and not known & probe and not (known | probe) & trials
+    again = build_world(WorldConfig(seed=0, num_known=100, num_new=50))
+    assert (again.known, again.probe) == (world.known, world.probe)
+
+
+def test_sft_and_masked_sft_share_the_math_base_stage_in_both_formats():
+    assert SFT.base_stage() == MaskedSFT.base_stage()
+    stage = SFT.base_stage()
+    assert stage.name == "math" and stage.formats == (SFT, MaskedSFT) and not stage.bidirectional
 
 
 # --- tokenizer and scoring ---------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Synthetic knowledge worlds generated in code: the embedded default needs no download.
 
 A world is built from the spec's ``data.world`` section and offers two views:
-- the base stage (``base_documents``, ``base_qa``, ``base_probe_questions``): known entities,
-  used once to teach the tiny model the formats;
+- the base stage (``base_corpus``, ``base_qa``, ``base_probe_questions``): known entities'
+  documents, or known problems, used once to teach the tiny model the formats;
 - ``injection_corpus(paraphrases)``: what a trial trains on and is evaluated with.
 ``WORLDS`` maps ``data.name`` to a builder; ``vocabulary_texts`` feeds the word tokenizer.
 """
@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from platform.data.corpus import Corpus, Document, Question
+from platform.data.corpus import Corpus, Question
 from platform.spec import WorldConfig
 
 
 class World(Protocol):
-    def base_documents(self, paraphrases: str = "none") -> list[Document]: ...
+    def base_corpus(self, paraphrases: str = "none") -> Corpus: ...
     def base_qa(self) -> list[Question]: ...
     def base_probe_questions(self) -> list[Question]: ...
     def injection_corpus(self, paraphrases: str = "none") -> Corpus: ...

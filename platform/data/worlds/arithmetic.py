@@ -11,9 +11,12 @@ problems and ``2 * num_new`` test problems, all questions distinct, so a test qu
 never appears in training. The test set is drawn first, from its own stream of ``seed``, so
 it depends only on ``(seed, num_new)``: changing the training size keeps the same test set.
 
-The base stage (``base_documents``, ``base_qa``, ``base_probe_questions``) delegates to the
-NameDescription world of the same config: the base model learns the chat and masked
-formats there; arithmetic is learned in fine-tuning only.
+The base stage (``base_corpus``, ``base_probe_questions``) reads *known* problems: another
+``8 * num_known``, drawn from a third stream and distinct from every training and test
+question, stand for the arithmetic a pretrained model brings, so ``sft`` and ``masked_sft``
+fine-tune a model that already answers a plain question in the evaluation format; ``2 *
+num_new`` more, never trained, are the base model's own check. There are no known
+documents and no separate QA pairs: a problem is its own question/answer pair.
 
 Numbers are written naturally ("12"); the word-level tokenizer must split them into digits
 (a digit pre-tokenizer), so only the ten digits are vocabulary.
@@ -25,9 +28,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from platform.data.corpus import Corpus, Document, MathProblem, Question
-from platform.data.worlds.name_description import NameDescriptionWorld
-from platform.data.worlds.name_description import build_world as build_name_description
+from platform.data.corpus import Corpus, MathProblem, Question
 from platform.spec import WorldConfig
 
 NAMES = ["Mara", "Tomas", "Lena", "Omar", "Ines", "Jonah", "Priya", "Felix", "Nadia", "Hugo", "Keiko", "Ravi"]
@@ -36,6 +37,10 @@ MAX_NUMBER = 99
 """Every number in a problem (operands, intermediate and final results) is in 1..99."""
 TRAIN_PER_KNOWN = 8
 TEST_PER_NEW = 2
+KNOWN_PER_KNOWN = 8
+"""Problems the base stage trains on, per known entity of the config."""
+PROBE_PER_NEW = 2
+"""Known problems the base stage never trains, its check, per new entity of the config."""
 
 
 Step = tuple[int, str, int, int]
@@ -137,20 +142,24 @@ def draw_problems(rng: random.Random, count: int, exclude: set[str]) -> list[Mat
 
 @dataclass
 class ArithmeticWorld:
-    """Train/test arithmetic problems plus the NameDescription world for the base stage."""
+    """Train/test problems of the trials, and the known problems of the base stage."""
 
     train: list[MathProblem]
     test: list[MathProblem]
-    base: NameDescriptionWorld
+    known: list[MathProblem]
+    """What the base stage trains on (the arithmetic a pretrained model already knows)."""
+    probe: list[MathProblem]
+    """Known problems the base stage never trains: whether the base model answers at all."""
 
-    def base_documents(self, paraphrases: str = "none") -> list[Document]:
-        return self.base.base_documents(paraphrases)
+    def base_corpus(self, paraphrases: str = "none") -> Corpus:
+        """The known problems, which the math stage's formats encode; no paraphrases in math."""
+        return Corpus(name="known", train_problems=list(self.known))
 
     def base_qa(self) -> list[Question]:
-        return self.base.base_qa()
+        return []  # every known problem is trained in the QA (``sft``) format already
 
     def base_probe_questions(self) -> list[Question]:
-        return self.base.base_probe_questions()
+        return [p.as_question() for p in self.probe]
 
     def injection_corpus(self, paraphrases: str = "none") -> Corpus:
         """Training problems and held-out test problems; math has no paraphrases (ignored)."""
@@ -168,8 +177,14 @@ def build_world(config: WorldConfig) -> ArithmeticWorld:
     train = draw_problems(
         random.Random(f"arithmetic/{config.seed}/train"), TRAIN_PER_KNOWN * config.num_known, {p.question for p in test}
     )
-    base = build_name_description(config.seed, config.num_known, config.num_new, config.qa_fraction)
-    return ArithmeticWorld(train=train, test=test, base=base)
+    known_count = KNOWN_PER_KNOWN * config.num_known
+    known = draw_problems(
+        random.Random(f"arithmetic/{config.seed}/known"),
+        known_count + PROBE_PER_NEW * config.num_new,
+        {p.question for p in test + train},
+    )
+    known, probe = known[:known_count], known[known_count:]
+    return ArithmeticWorld(train=train, test=test, known=known, probe=probe)
 
 
 def vocabulary_texts() -> list[str]:

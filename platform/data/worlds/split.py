@@ -70,6 +70,10 @@ class KnownNewSplit:
     def questions(self, entities: list, templates: Any) -> list[Question]:
         raise NotImplementedError
 
+    def base_corpus(self, paraphrases: str = "none") -> Corpus:
+        """What the base stage's formats encode: every known entity's documents."""
+        return Corpus(name="known", documents=self.base_documents(paraphrases))
+
     def base_documents(self, paraphrases: str = "none") -> list[Document]:
         """Known entities' documents (with a paraphrase set): the base model reads every one."""
         return self.documents(self.known, paraphrases)
