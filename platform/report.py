@@ -92,14 +92,12 @@ def varied_params(best: pd.DataFrame) -> list[str]:
     return sorted({"objective.name", "paraphrases", *varied}, key=lambda c: (c != "objective.name", c))
 
 
-def aggregate(best: pd.DataFrame) -> pd.DataFrame:
-    """Mean +- std over seeds of every group of trials that differ only in their seed."""
+def aggregate(best: pd.DataFrame, history: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Mean +- std over seeds of every group of trials that differ only in their seed; with
+    ``history``, also the test accuracy before training (epoch 0) where trials evaluated it:
+    the base model's own score, which a fine-tuning objective has to beat."""
     keys = varied_params(best)
-    best = best.copy()
-    for key in keys:  # MLflow params are strings: numbers sort and print as numbers
-        numeric = pd.to_numeric(best[key], errors="coerce")
-        if numeric.notna().all():
-            best[key] = numeric
+    best = _numeric_keys(best, keys)
     grouped = best.groupby(keys, dropna=False)
     table = grouped.agg(
         forward_mean=("forward_acc", "mean"),
@@ -109,13 +107,30 @@ def aggregate(best: pd.DataFrame) -> pd.DataFrame:
         best_epoch=("epoch", "median"),
         n=("run_id", "count"),
     ).reset_index()
-    return table.fillna({"forward_std": 0.0, "backward_std": 0.0})
+    table = table.fillna({"forward_std": 0.0, "backward_std": 0.0})
+    start = None if history is None else history[(history["epoch"] == 0) & history["run_id"].isin(best["run_id"])]
+    if start is None or start.empty:
+        return table
+    before = _numeric_keys(start, keys).groupby(keys, dropna=False)
+    before = before.agg(before_forward=("forward_acc", "mean"), before_backward=("backward_acc", "mean"))
+    return table.merge(before.reset_index(), on=keys, how="left")
+
+
+def _numeric_keys(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """MLflow params are strings: key columns that are all numbers sort and print as numbers."""
+    frame = frame.copy()
+    for key in keys:
+        numeric = pd.to_numeric(frame[key], errors="coerce")
+        if numeric.notna().all():
+            frame[key] = numeric
+    return frame
 
 
 def paper_table(table: pd.DataFrame) -> pd.DataFrame:
     """The readable form: ``forward`` and ``backward`` as mean +- std (just the value when n is
     1; a dash where a task has no such direction, as math), with n; unset params left blank."""
-    shown = table.drop(columns=["forward_mean", "forward_std", "backward_mean", "backward_std"]).copy()
+    before = ["before_forward", "before_backward"] if "before_forward" in table else []
+    shown = table.drop(columns=["forward_mean", "forward_std", "backward_mean", "backward_std", *before]).copy()
     for column in shown.columns[:-2]:
         shown[column] = shown[column].astype(object).where(shown[column].notna(), "")
 
@@ -127,7 +142,17 @@ def paper_table(table: pd.DataFrame) -> pd.DataFrame:
     for name in ("forward", "backward"):
         values = [cell(m, s, n) for m, s, n in zip(table[f"{name}_mean"], table[f"{name}_std"], table.n, strict=True)]
         shown.insert(len(shown.columns) - 2, name, values)
+    if before:
+        values = [_before(f, b) for f, b in zip(table.before_forward, table.before_backward, strict=True)]
+        shown.insert(len(shown.columns) - 2, "before training", values)
     return shown
+
+
+def _before(forward: float, backward: float) -> str:
+    """The epoch-0 accuracy: forward / backward, forward alone for math, blank if not evaluated."""
+    if pd.isna(forward):
+        return ""
+    return f"{forward:.3f}" if pd.isna(backward) else f"{forward:.3f} / {backward:.3f}"
 
 
 def figures(history: pd.DataFrame, best: pd.DataFrame, out: Path) -> list[Path]:
@@ -195,11 +220,13 @@ def build_report(tracking: Tracking, target: str, out: Path) -> list[Path]:
         raise UserError(f"{target!r} has no trial runs yet")
     history = histories(tracking, runs)
     best = best_epochs(history)
-    table = aggregate(best)
+    table = aggregate(best, history)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.md").write_text(
         f"# {target}\n\nBest evaluated epoch per trial by mean(forward, backward) on the {selected_on(runs)} "
-        f"questions; mean ± std over seeds ({len(runs)} trials).\n\n{markdown(paper_table(table))}\n"
+        f"questions; mean ± std over seeds ({len(runs)} trials)"
+        + ("; before training: the test accuracy at epoch 0, the base model's" if "before_forward" in table else "")
+        + f".\n\n{markdown(paper_table(table))}\n"
     )
     table.to_csv(out / "report.csv", index=False)
     best.to_csv(out / "best_epochs.csv", index=False)

@@ -68,3 +68,14 @@ def test_seeds_aggregate_and_single_trials_print_plainly():
     assert rows["masked_ar"]["best_epoch"] == 150
     assert rows["ar"]["backward"] == "0.000" and rows["ar"]["n"] == 1
     assert rows["sft"]["backward"] == "—"
+
+
+def test_the_accuracy_before_training_is_shown_where_trials_evaluated_epoch_0():
+    """Epoch 0 is the base model's own score: "both above the base model" is read off the table."""
+    best = best_rows()
+    start = best.assign(epoch=0, forward_acc=[0.2, 0.4, 0.5, 0.05], backward_acc=[0.1, 0.1, 0.0, float("nan")])
+    table = paper_table(aggregate(best, pd.concat([best, start.drop(index=2)])))
+    assert list(table.columns)[-3:] == ["before training", "best_epoch", "n"]
+    rows = {r["objective.name"]: r["before training"] for r in table.to_dict("records")}
+    assert rows == {"masked_ar": "0.300 / 0.100", "sft": "0.050", "ar": ""}
+    assert "before training" not in paper_table(aggregate(best, best))
