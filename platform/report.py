@@ -169,7 +169,9 @@ def figures(history: pd.DataFrame, best: pd.DataFrame, out: Path) -> list[Path]:
         axes[0].plot(curve.index, curve["forward_acc"], marker=".", label=label)
         axes[1].plot(curve.index, curve["backward_acc"], marker=".", label=label)
     for ax, title in zip(axes, ("forward", "backward"), strict=True):
-        ax.set(title=f"{title} accuracy (mean over trials)", xlabel="epoch", ylabel="ROUGE-1 recall")
+        ax.set(
+            title=f"{title} accuracy (mean over trials)", xlabel="epoch", ylabel="ROUGE-1 recall (math: exact match)"
+        )
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=8)
     written.append(_save(fig, out / "accuracy_vs_epoch.png"))
