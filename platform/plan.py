@@ -26,7 +26,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -36,13 +36,15 @@ from platform.paths import state_dir
 from platform.spec import ExperimentSpec, apply_overrides, format_validation_error, load_spec
 from platform.tracking import Tracking, check_store_answers
 
+if TYPE_CHECKING:  # objectives.base imports torch: the plan loads it only when a check needs it
+    from objectives.base import BaseStage
+
 
 @dataclass(frozen=True)
 class StagePlan:
     """One base stage of the sweep and the spec it is built from."""
 
-    stage: Any
-    """The ``objectives.base.BaseStage``."""
+    stage: BaseStage
     spec: ExperimentSpec
     """A spec of the trials that fine-tune from it: its ``data`` names the world whose known
     part the stage reads (the arithmetic world's known problems for the math stage, the
