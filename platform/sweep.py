@@ -255,6 +255,7 @@ def resolve_models(stages: dict[str, StagePlan], pretrained: str | None) -> dict
 def run_tuner(context, searcher, fresh: bool):
     """The Tuner of the sweep, new or restored from its state, run to the end: (results, finished trials)."""
     from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     from platform.progress import CloseStoppedRuns, CompactProgress
     from platform.storage import check_resumable
@@ -267,9 +268,14 @@ def run_tuner(context, searcher, fresh: bool):
     in_process = resources.any_in_trial_process()
     retries = spec.checkpoint.max_failures if spec.checkpoint.enabled else 0
     experiment_path = os.path.join(storage, identifier)
+    # Tune's own per-trial files (result.json, progress.csv), without its TensorBoard writer:
+    # MLflow has the curves, and tensorboardX imports torch into a driver that never trains
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     callbacks = [
         CompactProgress(searcher.total_trials, spec.train.epochs, spec.search.max_concurrent),
         CloseStoppedRuns(context.tracking, context.experiment_id, identifier),
+        JsonLoggerCallback(),
+        CSVLoggerCallback(),
     ]
     if not fresh and tune.Tuner.can_restore(experiment_path):
         check_resumable(Path(experiment_path))
