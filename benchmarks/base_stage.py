@@ -7,7 +7,7 @@ weights, interleaved chunk by chunk so both see the same machine load:
 
 - baseline: the previous loop, batches cut from the shuffled samples in order and
   ``torch.optim.AdamW`` with its default per-tensor kernel over every parameter;
-- platform: ``platform.base_model``'s loop, ``length_batches`` (similar lengths per batch)
+- platform: ``platform.base_training``'s loop, ``length_batches`` (similar lengths per batch)
   and the trials' engine (fused AdamW, decay on matrices only, warm-up, clipping).
 
 It prints samples per second of each, their ratio, and the share of padded positions.
@@ -24,26 +24,27 @@ import numpy as np
 import torch
 
 from objectives.base import Context, Objective
-from platform import base_model
-from platform.base_model import base_engine, length_batches
+from platform import base_training
+from platform.base_training import base_engine, length_batches
 from platform.chat import ChatFormat
 from platform.data.sources import build_world
 from platform.data.stream import collate
 from platform.data.worlds import vocabulary_texts
-from platform.models import build_tiny_model, build_word_tokenizer, mask_token_id, model_inputs
+from platform.models import build_tiny_model, model_inputs
 from platform.spec import ExperimentSpec
+from platform.tokenization import build_word_tokenizer, mask_token_id
 
 CHUNK = 8
 """Batches per timed chunk; the two loops alternate chunk by chunk."""
 
 
 def epoch_samples(spec: ExperimentSpec, context: Context, seed: int) -> tuple[list, Objective]:
-    """One epoch of the causal base stage's samples, drawn by ``platform.base_model.epoch_samples``."""
+    """One epoch of the causal base stage's samples, drawn by ``platform.base_training.epoch_samples``."""
     world = build_world(spec.data)
-    formats, documents, qa_pairs = base_model.known_examples(
+    formats, documents, qa_pairs = base_training.known_examples(
         world, Objective.base_stage(), context, spec.model.base_pretrain.paraphrases
     )
-    return base_model.epoch_samples(formats, documents, qa_pairs, np.random.default_rng(seed)), formats[0]
+    return base_training.epoch_samples(formats, documents, qa_pairs, np.random.default_rng(seed)), formats[0]
 
 
 def main() -> None:

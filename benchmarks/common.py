@@ -29,8 +29,9 @@ from platform.data.corpus import Corpus
 from platform.data.sources import load_corpus
 from platform.data.stream import MicroBatchBuilder, StreamPlan
 from platform.data.worlds import vocabulary_texts
-from platform.models import build_tiny_model, build_word_tokenizer, set_bidirectional
+from platform.models import build_tiny_model, set_bidirectional
 from platform.spec import ExperimentSpec, TinyModelConfig, load_spec
+from platform.tokenization import build_word_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SPEC = REPO / "search_spaces" / "defaults.yaml"

@@ -69,8 +69,9 @@ from platform.data.stream import MicroBatchBuilder
 from platform.decoding import greedy_answers
 from platform.engine import Engine, build_engine, build_optimizer
 from platform.errors import UserError
-from platform.models import load_pretrained, load_tokenizer
+from platform.models import load_pretrained
 from platform.spec import ExperimentSpec, load_spec
+from platform.tokenization import load_tokenizer
 
 PARTS = ("train", "eval", "memory", "deepspeed", "large")
 MASK_TOKEN = "<empty_output>"

@@ -69,13 +69,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict
-from transformers import PreTrainedTokenizerBase
 
 from platform.chat import (
     FACT_REQUEST,
@@ -87,6 +84,10 @@ from platform.chat import (
 )
 from platform.data.corpus import Corpus, Question
 from platform.data.samples import IGNORE, Example, Sample
+
+if TYPE_CHECKING:  # torch loads where a model trains or answers, not where specs are checked
+    import torch
+    from transformers import PreTrainedTokenizerBase
 
 __all__ = [
     "FACT_REQUEST",
@@ -137,7 +138,7 @@ class Context:
 @dataclass(frozen=True)
 class BaseStage:
     """An embedded base model: what a model built from config is pre-trained on before any
-    trial (``platform/base_model.py``), so that it can read the formats and answer questions
+    trial (``platform/base_training.py``), so that it can read the formats and answer questions
     about entities it only read, as a pretrained instruct model can. Built once, cached, shared
     by every trial whose objective names the same stage."""
 
@@ -207,6 +208,9 @@ class Objective:
         Equal weights give the plain token mean, taken as PyTorch's mean reduction (bit for bit
         what unweighted training computed; no host sync decides between the two).
         """
+        import torch
+        import torch.nn.functional as F
+
         log_probs = F.log_softmax(logits[:, :-1].float(), dim=-1).flatten(0, 1)
         targets = labels[:, 1:].reshape(-1)
         mean = F.nll_loss(log_probs, targets, ignore_index=IGNORE)

@@ -53,13 +53,9 @@ from platform.data import mask_ratio
 from platform.data.corpus import Corpus, MathProblem
 from platform.data.stream import MicroBatchBuilder, collate
 from platform.data.worlds.name_description import build_world, vocabulary_texts
-from platform.models import (
-    build_tiny_model,
-    build_word_tokenizer,
-    model_inputs,
-    set_bidirectional,
-)
+from platform.models import build_tiny_model, model_inputs, set_bidirectional
 from platform.spec import MaskRatioSpec, TinyModelConfig
+from platform.tokenization import build_word_tokenizer
 
 SEED = 1234
 TRAIN_STEPS = 20
@@ -363,9 +359,9 @@ def _all_ints(values: Any) -> bool:
 def real_model_context(mask_token: str = "<empty_output>") -> Context:
     """SmolLM2-135M-Instruct's BPE tokenizer and chat template (converted once, cached), with a
     reserved token as the mask: the kit's checks on a real instruct tokenizer."""
-    from platform.models import load_tokenizer, mask_token_id
     from platform.pretrained import model_directory
     from platform.spec import ModelSpec
+    from platform.tokenization import load_tokenizer, mask_token_id
 
     spec = ModelSpec(source="smollm2", mask_token=mask_token)
     tokenizer = load_tokenizer(model_directory(spec), spec)

@@ -16,15 +16,16 @@ step commits the most confident greedy predictions of the block's masked positio
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
 from objectives.base import IGNORE, BaseStage, Example, MaskingObjective, Sample
 from platform.chat import prompt_ids
-from platform.models import model_inputs
+
+if TYPE_CHECKING:  # torch is imported by the methods that train or answer: the sweep's checks
+    import torch  # and the data stream use this module without it
 
 
 class MaskedDiffusionOptions(BaseModel):
@@ -84,6 +85,8 @@ class MaskedDiffusion(MaskingObjective):
         No causal shift: the bidirectional model predicts the token at its own position. Float32
         so bf16 logits do not lose the small per-token terms before the weighted sum.
         """
+        import torch.nn.functional as F
+
         per_token = F.cross_entropy(
             logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE, reduction="none"
         )
@@ -96,16 +99,18 @@ class MaskedDiffusion(MaskingObjective):
         block = self.options.block_length
         return math.ceil(min(self.options.gen_length, max_new_tokens) / block) * block
 
-    @torch.no_grad()
     def generate(self, model: torch.nn.Module, questions: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
         """Low-confidence remasking, semi-autoregressive blocks, temperature 0 (docs/method.md)."""
+        import torch
+
         was_training = model.training
         model.eval()
         try:
             length = self.generation_length(max_new_tokens)
             answers: list[str] = []
-            for start in range(0, len(questions), batch_size):
-                answers += self._answer_batch(model, questions[start : start + batch_size], length, max_new_tokens)
+            with torch.no_grad():
+                for start in range(0, len(questions), batch_size):
+                    answers += self._answer_batch(model, questions[start : start + batch_size], length, max_new_tokens)
         finally:
             model.train(was_training)
         return answers
@@ -121,6 +126,8 @@ class MaskedDiffusion(MaskingObjective):
         Left padding puts every generation region at the same columns, so blocks are shared
         slices of the batch.
         """
+        import torch
+
         tok = self.ctx.tokenizer
         prompts = [prompt_ids(tok, self.ctx.chat, q) for q in questions]
         width = max(len(p) for p in prompts) + length
@@ -136,6 +143,10 @@ class MaskedDiffusion(MaskingObjective):
         self, model: torch.nn.Module, questions: list[str], length: int, max_new_tokens: int
     ) -> list[str]:
         """Sample one batch; answers keep at most ``max_new_tokens`` tokens, like greedy decoding."""
+        import torch
+
+        from platform.models import model_inputs
+
         x, padding = self._initial_batch(questions, length, next(model.parameters()).device)
         positions = (padding.cumsum(dim=1) - 1).clamp(min=0)  # as in training: real tokens count from 0
         inputs = model_inputs(model, x, padding, positions)  # holds x itself: steps update it in place
@@ -160,6 +171,8 @@ class MaskedDiffusion(MaskingObjective):
         steps left) (LLaDA's even split). The mask token is excluded from the argmax: it is an
         input symbol, never a target, and committing it would leave the position masked.
         """
+        import torch
+
         masked = x[:, block] == self.ctx.mask_token_id
         remaining = masked.sum(dim=1)
         if not remaining.any():

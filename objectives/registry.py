@@ -7,7 +7,8 @@ path. The sweep resolves each name once (``resolve``) and ships the reference; w
 
 Three ways in, checked in this order:
 1. a built-in: any ``Objective`` subclass with a ``name`` defined in a public module of this
-   package (a module whose name starts with ``_`` is a helper: never imported here);
+   package (a module whose name starts with ``_`` is a helper, and ``TOOL_MODULES`` are tools:
+   neither is imported here);
 2. an entry point in the group ``knowledge_injection.objectives`` of an installed package;
 3. a dotted path the user wrote: ``my_pkg.my_module:MyObjective`` (or ``my_pkg.my_module.MyObjective``).
 """
@@ -24,6 +25,9 @@ from objectives.base import Context, Objective
 from platform.errors import UserError
 
 ENTRY_POINT_GROUP = "knowledge_injection.objectives"
+TOOL_MODULES = frozenset({"conformance", "registry"})
+"""Public modules of the package that define no objective: never imported to find one (the
+conformance kit loads torch and the model classes, which the sweep's checks do without)."""
 
 
 @cache
@@ -33,7 +37,7 @@ def builtin_objectives() -> dict[str, str]:
 
     found: dict[str, str] = {}
     for info in pkgutil.iter_modules(objectives.__path__):
-        if info.name.startswith("_"):
+        if info.name.startswith("_") or info.name in TOOL_MODULES:
             continue
         module = importlib.import_module(f"objectives.{info.name}")
         for attr, value in vars(module).items():
@@ -91,7 +95,7 @@ def instantiate(objective_cls: type[Objective], tokenizer, spec) -> Objective:
     that mask, so ``ar`` runs on tokenizers without one.
     """
     from platform.chat import ChatFormat
-    from platform.models import mask_token_id
+    from platform.tokenization import mask_token_id
 
     required = objective_cls.uses_mask_ratio or objective_cls.bidirectional
     context = Context(

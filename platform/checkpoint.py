@@ -4,7 +4,7 @@ Why Ray Train checkpoints: they are what ``FailureConfig`` restarts a failed wor
 from, and what the trial keeps (the best by selection accuracy, plus the latest). The model
 is saved with ``save_pretrained`` (a best checkpoint is a loadable Hugging Face model);
 under DeepSpeed every rank writes its ZeRO shards with ``save_checkpoint`` instead (ZeRO-3
-consolidates 16-bit weights on save, see ``engine.deepspeed_config``).
+consolidates 16-bit weights on save, see ``strategy.deepspeed_config``).
 """
 
 from __future__ import annotations

@@ -203,8 +203,8 @@ def prepare_pretrained(spec: ExperimentSpec) -> str | None:
     checked; None for the embedded model."""
     if spec.model.source == "embedded":
         return None
-    from platform.models import check_model
     from platform.pretrained import model_directory
+    from platform.tokenization import check_model
 
     path = model_directory(spec.model, log=lambda line: print(line, flush=True))
     check_model(path, spec.model)
@@ -305,7 +305,7 @@ def cluster_resources(address: str | None) -> tuple[dict[str, float], str]:
 def dry_run_report(plan: SweepPlan, identifier: str) -> str:
     """What the run would do, and what the checks found."""
     from platform.capacity import memory_per_worker_gb
-    from platform.engine import describe
+    from platform.strategy import describe
 
     spec, total = plan.spec, plan.searcher.total_trials
     lines = [f"sweep {identifier}: {total} trial(s), up to {spec.search.max_concurrent} at once"]

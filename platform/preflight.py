@@ -18,8 +18,8 @@ from platform.chat import INSTRUCTION_TEXTS, encode_text
 from platform.data.corpus import Corpus
 from platform.data.sources import load_corpus
 from platform.errors import UserError
-from platform.models import is_bidirectional_checkpoint
 from platform.spec import ExperimentSpec
+from platform.tokenization import is_bidirectional_checkpoint
 
 
 def check_cells(cell_specs: Sequence[ExperimentSpec], refs: dict[str, str], model_dir: str | None) -> None:
@@ -46,10 +46,10 @@ def check_cells(cell_specs: Sequence[ExperimentSpec], refs: dict[str, str], mode
 def _tokenizer(spec: ExperimentSpec, model_dir: str | None):
     if model_dir is None:
         from platform.data.worlds import vocabulary_texts
-        from platform.models import build_word_tokenizer
+        from platform.tokenization import build_word_tokenizer
 
         return build_word_tokenizer(vocabulary_texts())
-    from platform.models import load_tokenizer
+    from platform.tokenization import load_tokenizer
 
     return load_tokenizer(model_dir, spec.model)
 

@@ -16,20 +16,25 @@ import os
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from objectives.registry import instantiate, load_reference
 from platform.data.sources import load_corpus
 from platform.data.stream import MicroBatchBuilder, StreamPlan, build_streams
-from platform.engine import describe
 from platform.errors import UserError
-from platform.models import load_tokenizer
 from platform.preflight import check_mask_token_unused
 from platform.run_names import trial_name
 from platform.spec import ExperimentSpec, apply_overrides
+from platform.strategy import describe
+from platform.tokenization import load_tokenizer
 from platform.tracking import Tracking
-from platform.trial_session import TrialProcessSession
-from platform.worker import TrialConfig, train_loop
+
+if TYPE_CHECKING:
+    from platform.worker import TrialConfig
+
+# ``platform.worker`` and ``platform.trial_session`` (torch, transformers' models) are imported
+# by the functions that train: the driver imports this module for ``run_trial`` and
+# ``SweepContext`` and never trains, so it starts without torch.
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,8 @@ def trial_tags(spec: ExperimentSpec, objective, sweep_id: str, varied: tuple[str
 def run_trial(config: dict[str, Any], context: SweepContext) -> None:
     """The Tune trainable (a function trial): trains in this process, or fits a TorchTrainer."""
     import ray.tune
+
+    from platform.worker import TrialConfig
 
     overrides = dict(config)
     name = trial_name(overrides)
@@ -145,6 +152,9 @@ def train_in_trial_process(
     reuses for the next trial: the model, optimizer and GPU memory are released on the way out,
     however the trial ends (a stopped trial's memory held by a reused process would starve the next)."""
     import gc
+
+    from platform.trial_session import TrialProcessSession
+    from platform.worker import train_loop
 
     try:
         train_loop(train_config, TrialProcessSession(builder, plan, use_gpu))
@@ -249,4 +259,6 @@ def split_validation(questions: list, fraction: float, seed: int) -> tuple[list,
 
 
 def _train_loop(config: dict[str, TrialConfig]) -> None:
+    from platform.worker import train_loop
+
     train_loop(config["trial"])

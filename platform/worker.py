@@ -22,10 +22,11 @@ import torch
 from objectives.registry import instantiate, load_reference
 from platform import checkpoint
 from platform.data.corpus import Question
-from platform.engine import build_engine, train_step, weights_dtype
+from platform.engine import build_engine, train_step
 from platform.evaluate import Prediction, score_questions, summarize
 from platform.models import load_pretrained, set_bidirectional
 from platform.spec import ExperimentSpec
+from platform.strategy import weights_dtype
 from platform.tracking import BEST_KEYS, Tracking
 from platform.trial_session import TrainWorkerSession, TrialProcessSession
 

@@ -7,7 +7,7 @@ from functools import cache
 from objectives.base import Context
 from platform.chat import ChatFormat
 from platform.data.worlds import vocabulary_texts
-from platform.models import build_word_tokenizer
+from platform.tokenization import build_word_tokenizer
 
 
 @cache

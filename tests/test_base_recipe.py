@@ -15,7 +15,8 @@ import torch
 
 from objectives.base import Objective, Sample
 from objectives.masked_diffusion import MaskedDiffusion
-from platform.base_model import base_key, ensure_base_model, length_batches
+from platform.base_model import base_key, ensure_base_model
+from platform.base_training import length_batches
 from platform.data.sources import build_world
 from platform.models import load_pretrained, model_inputs
 from platform.spec import ExperimentSpec
@@ -89,7 +90,7 @@ def test_each_base_stage_reads_the_world_of_the_trials_that_fine_tune_from_it():
 
 
 def test_the_probe_line_says_what_was_checked():
-    from platform.base_model import probe_line
+    from platform.base_training import probe_line
 
     assert probe_line({"forward_acc": 0.5, "backward_acc": 0.25, "mean_acc": 0.375}) == (
         "known entities whose QA was never trained: forward 0.50, backward 0.25"

@@ -13,8 +13,9 @@ from platform import checkpoint
 from platform.checkpoint import LoopState
 from platform.data.worlds import vocabulary_texts
 from platform.engine import build_engine
-from platform.models import build_tiny_model, build_word_tokenizer
+from platform.models import build_tiny_model
 from platform.spec import ExperimentSpec
+from platform.tokenization import build_word_tokenizer
 
 TINY = {"hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size": 64}
 SPEC = ExperimentSpec(model={"tiny": TINY}, train={"lr": 1e-3, "warmup_ratio": 0.5, "grad_clip": 1.0})

@@ -9,18 +9,11 @@ import pytest
 import torch
 
 from platform.data.worlds import vocabulary_texts
-from platform.engine import (
-    build_engine,
-    build_optimizer,
-    deepspeed_config,
-    describe,
-    lr_schedule,
-    parameter_groups,
-    warmup_then_constant,
-    weights_dtype,
-)
-from platform.models import build_tiny_model, build_word_tokenizer
+from platform.engine import build_engine, build_optimizer, lr_schedule, parameter_groups, warmup_then_constant
+from platform.models import build_tiny_model
 from platform.spec import ExperimentSpec, TinyModelConfig
+from platform.strategy import deepspeed_config, describe, weights_dtype
+from platform.tokenization import build_word_tokenizer
 
 TINY = {"hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size": 64}
 

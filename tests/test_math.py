@@ -2,7 +2,7 @@
 
 The tokenizer is the platform's word tokenizer over both worlds' vocabularies with the
 digit-splitting pre-tokenizer and digit-joining decoder proposed for
-``platform.models.build_word_tokenizer`` (applied here until that change lands), so every
+``platform.tokenization.build_word_tokenizer`` (applied here until that change lands), so every
 number is representable and decodes back to itself.
 """
 
@@ -25,9 +25,9 @@ from platform.data.corpus import Corpus
 from platform.data.worlds import arithmetic, name_description
 from platform.data.worlds.arithmetic import build_world
 from platform.errors import UserError
-from platform.models import build_word_tokenizer
 from platform.scoring import final_number, math_exact_match
 from platform.spec import WorldConfig
+from platform.tokenization import build_word_tokenizer
 
 SMALL = WorldConfig(seed=3, num_known=20, num_new=10)
 

@@ -146,8 +146,9 @@ def test_platform_trains_and_samples_the_remote_model(checkpoint):
     from objectives.registry import instantiate, resolve
     from objectives.registry import load_reference as load
     from platform.data.stream import collate
-    from platform.models import check_model, load_pretrained, model_inputs, set_bidirectional
+    from platform.models import load_pretrained, model_inputs, set_bidirectional
     from platform.preflight import check_bidirectional_checkpoint
+    from platform.tokenization import check_model
 
     spec = remote_spec(checkpoint)
     check_model(str(checkpoint), spec.model)
@@ -177,7 +178,7 @@ def test_platform_trains_and_samples_the_remote_model(checkpoint):
 def test_trial_records_that_remote_code_was_trusted(checkpoint):
     from objectives.registry import instantiate, resolve
     from objectives.registry import load_reference as load
-    from platform.models import load_tokenizer
+    from platform.tokenization import load_tokenizer
     from platform.trial import trial_tags
 
     spec = remote_spec(checkpoint)
@@ -191,7 +192,7 @@ def test_trial_records_that_remote_code_was_trusted(checkpoint):
 
 def test_remote_code_is_off_unless_the_spec_asks(checkpoint):
     from platform.errors import UserError
-    from platform.models import check_model
+    from platform.tokenization import check_model
 
     spec = remote_spec(checkpoint, trust_remote_code=False)
     with pytest.raises(UserError, match=r"model.path .*cannot load the model's config"):

@@ -18,8 +18,8 @@ from platform.data.sources import load_corpus
 from platform.data.worlds import WORLDS, vocabulary_texts, wiki
 from platform.data.worlds import biography as bio
 from platform.errors import UserError
-from platform.models import build_word_tokenizer
 from platform.spec import DataSpec, WorldConfig
+from platform.tokenization import build_word_tokenizer
 
 WORLD_MODULES = {"biography": bio, "wiki": wiki}
 SETTINGS = ("none", "same", "reordered", "both")
