@@ -160,6 +160,11 @@ def _local_cluster_settings() -> None:
     # default limit of one starting worker per CPU made it warn "8, 10, 12 PYTHON worker
     # processes have been started" on every 2-core sweep, and start them one CPU's worth at a time.
     os.environ.setdefault("RAY_worker_maximum_startup_concurrency", str(max(16, os.cpu_count() or 1)))
+    # The raylet waits for its dashboard agent (a Python process) to write its port, then aborts
+    # ("Timed out waiting for file .../metrics_agent_port_*"): on 2 cores busy with another
+    # sweep's training that took over 16 s and failed the sweep before its first trial. Ray's own
+    # wait for the raylet is 30 s: give the agent up to that.
+    os.environ.setdefault("RAY_agent_register_timeout_ms", "30000")
     if os.environ.get("RAY_AUTH_MODE", "token") != "disabled":
         ensure_token()  # ray.init then turns token mode on itself (it must: its config is cached)
     _free_dashboard_agent_port()
