@@ -23,7 +23,7 @@ plan = make_plan(args)  # every check: spec, objectives, data, model, resources,
 sweep_id(plan.spec, planned_model_dirs(plan.spec, plan.stages))
 plan.tracking.check_reachable(plan.spec.tracking.experiment)
 from platform.trial import SweepContext, run_trial  # the trainable Tune pickles
-from platform import plan as _, progress, report, results, storage  # what the driver runs after
+from platform import progress, report, results, storage  # what the driver runs after
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 heavy = ("torch", "transformers.modeling_utils", "deepspeed", "platform.worker", "platform.engine")
 print(json.dumps({"objectives": sorted(plan.refs), "heavy": [m for m in heavy if m in sys.modules]}))
