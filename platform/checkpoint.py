@@ -57,6 +57,13 @@ def save(engine: Engine, directory: Path, state: LoopState, rank: int) -> bool:
     return True
 
 
+def completed_epochs(checkpoint) -> int:
+    """The epochs a Tune or Train checkpoint holds, from its loop state alone (the weights stay
+    where they are, on whatever storage the checkpoint lives)."""
+    with checkpoint.filesystem.open_input_stream(f"{checkpoint.path}/{STATE_FILE}") as stream:
+        return int(json.loads(stream.read())["completed_epochs"])
+
+
 def load(engine: Engine, directory: Path) -> LoopState:
     """Restore the engine in place from ``directory``; returns the loop state to resume."""
     if engine.deepspeed:

@@ -30,6 +30,7 @@ from platform.errors import ServiceUnavailable, UserError, first_line
 from platform.paths import state_dir
 
 PARENT_TAG = "mlflow.parentRunId"
+PREDICTIONS_FILE = "predictions_best_epoch.jsonl"
 
 
 def is_transient(error: BaseException) -> bool:
@@ -193,15 +194,19 @@ class Tracking:
         name: str,
         spec_dump: dict[str, Any],
         tags: dict[str, str],
-        resume: bool = False,
+        resume_after: int | None = None,
     ) -> str:
         """A trial's child run. A rerun of an unfinished trial that starts over (after a resume)
         replaces the partial run, so each trial has exactly one visible run and its metric
-        histories are not mixed; one that continues from its checkpoint (``resume``) continues
-        its run; a finished run is reused as it is."""
+        histories are not mixed; one that continues from a checkpoint of ``resume_after``
+        completed epochs continues its run (its history past that epoch, logged by an attempt
+        whose checkpoint was lost, is dropped: see ``_truncated_copy``); a finished run is
+        reused as it is."""
         client = self.client()
         existing = self.find_run(experiment_id, "trial_key", trial_key)
-        if existing and resume:  # the trial continues from its checkpoint: so does its history
+        if existing and resume_after is not None:  # the trial continues from its checkpoint: so does its history
+            if any(m.step > resume_after for m in client.get_metric_history(existing, "epoch")):
+                return self._truncated_copy(existing, resume_after)
             client.update_run(existing, status="RUNNING")
             return existing
         if existing and client.get_run(existing).info.status == "FINISHED":
@@ -223,6 +228,43 @@ class Tracking:
             client.log_batch(run_id, params=items[start : start + 100])
         client.log_text(run_id, yaml.safe_dump(spec_dump, sort_keys=False), "resolved_spec.yaml")
         return run_id
+
+    def _truncated_copy(self, run_id: str, epochs: int) -> str:
+        """A copy of the run as it was after ``epochs`` epochs; the original is deleted.
+
+        Why: a killed driver may lose the record of a checkpoint that its trial had already
+        logged the epoch of; the trial resumes from the checkpoint before, and would log that
+        epoch again beside the lost attempt's values. MLflow cannot delete metric points, so
+        the run is rebuilt: tags, params, artifacts, and each curve up to ``epochs`` (system
+        metrics whole: their steps count samples, not epochs)."""
+        import tempfile
+
+        from mlflow.entities import Metric, Param, RunTag
+
+        client = self.client()
+        old = client.get_run(run_id)
+        tags = {k: v for k, v in old.data.tags.items() if k == PARENT_TAG or not k.startswith("mlflow.")}
+        new_id = client.create_run(old.info.experiment_id, run_name=old.info.run_name, tags=tags).info.run_id
+        params = [Param(k, v) for k, v in old.data.params.items()]
+        for start in range(0, len(params), 100):
+            client.log_batch(new_id, params=params[start : start + 100])
+        points = [
+            Metric(m.key, m.value, m.timestamp, m.step)
+            for key in old.data.metrics
+            for m in client.get_metric_history(run_id, key)
+            if m.step <= epochs or key.startswith("system/")
+        ]
+        for start in range(0, len(points), 1000):
+            client.log_batch(new_id, metrics=points[start : start + 1000])
+        lost_best = any(m.step > epochs for m in client.get_metric_history(run_id, "best_epoch"))
+        with tempfile.TemporaryDirectory() as scratch:
+            for artifact in client.list_artifacts(run_id):
+                if lost_best and artifact.path == PREDICTIONS_FILE:
+                    continue  # the lost epoch's: the resumed trial logs its best epoch's again
+                client.log_artifact(new_id, client.download_artifacts(run_id, artifact.path, scratch))
+        client.log_batch(new_id, tags=[RunTag("resumed_after_epoch", str(epochs))])
+        client.delete_run(run_id)
+        return new_id
 
     def log_text(self, run_id: str, text: str, name: str) -> None:
         self.client().log_text(run_id, text, name)
@@ -471,9 +513,7 @@ class TrialLogger:
         if improved:
             text = "".join(json.dumps({**p.__dict__, "epoch": epoch}) + "\n" for p in predictions)
             self.pending = [item for item in self.pending if item[0] != "predictions"]  # only the best counts
-            self.pending.append(
-                ("predictions", lambda: self.client.log_text(self.run_id, text, "predictions_best_epoch.jsonl"))
-            )
+            self.pending.append(("predictions", lambda: self.client.log_text(self.run_id, text, PREDICTIONS_FILE)))
         self.flush()
 
     def restore_best(self, selection: float, best: dict[str, float]) -> None:

@@ -93,7 +93,11 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
     tags = trial_tags(spec, objective, context.sweep_id, tuple(overrides))
     # a trial training in this process that Tune restarted (after a crash, or on a resumed
     # sweep) continues from its checkpoint; a worker group's new Train run starts over
-    resume = spec.resources.in_trial_process() and ray.tune.get_checkpoint() is not None
+    resume_after = None
+    if spec.resources.in_trial_process() and ray.tune.get_checkpoint() is not None:
+        from platform.checkpoint import completed_epochs
+
+        resume_after = completed_epochs(ray.tune.get_checkpoint())
     run_id = tracking.start_trial_run(
         context.experiment_id,
         context.parent_run_id,
@@ -101,7 +105,7 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
         name,
         spec.model_dump(mode="json"),
         tags,
-        resume=resume,
+        resume_after=resume_after,
     )
     try:
         corpus = load_corpus(spec.data, objective.paraphrases)

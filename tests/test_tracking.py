@@ -26,6 +26,34 @@ def test_resumed_sweep_finds_its_parent_not_a_trial(tmp_path):
     assert store.client().get_run(parent).info.status == "FINISHED"
 
 
+def test_resumed_trial_drops_the_epochs_its_lost_checkpoint_had_logged(tmp_path):
+    """A killed driver lost the record of epoch 2's checkpoint after the trial had logged epoch 2:
+    the trial resumes after epoch 1, and its run must not show epoch 2 twice."""
+    store = tracking.Tracking(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = store.check_reachable("resume")
+    parent = store.start_sweep_run(experiment, "sw", "sw", {"a": 1})
+    tags = {"sweep_id": "sw", "objective": "ar"}
+    first = store.start_trial_run(experiment, parent, "sw/t1", "t1", {"a": 1}, tags)
+    logger = store.trial_logger(first)
+    for epoch, acc in [(1, 0.25), (2, 0.5)]:
+        logger.log_epoch({"forward_acc": acc, "selection_acc": acc, "epoch": epoch}, epoch, [])
+    logger.close()
+    client = store.client()
+    # the checkpoint of the last logged epoch was kept: the run continues as it is
+    assert store.start_trial_run(experiment, parent, "sw/t1", "t1", {"a": 1}, tags, resume_after=2) == first
+
+    resumed = store.start_trial_run(experiment, parent, "sw/t1", "t1", {"a": 1}, tags, resume_after=1)
+    assert resumed != first and client.get_run(first).info.lifecycle_stage == "deleted"
+    run = client.get_run(resumed)
+    assert [(m.step, m.value) for m in client.get_metric_history(resumed, "forward_acc")] == [(1, 0.25)]
+    assert [m.step for m in client.get_metric_history(resumed, "best_epoch")] == [1]
+    assert run.data.params == {"a": "1"} and run.data.tags[tracking.PARENT_TAG] == parent
+    assert run.data.tags["trial_key"] == "sw/t1" and run.info.run_name == "t1"
+    artifacts = {a.path for a in client.list_artifacts(resumed)}
+    assert "resolved_spec.yaml" in artifacts and tracking.PREDICTIONS_FILE not in artifacts  # epoch 2's best
+    assert store.find_run(experiment, "trial_key", "sw/t1") == resumed
+
+
 def test_fresh_start_supersedes_the_old_sweep_run_without_deleting_it(tmp_path):
     store = tracking.Tracking(f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = store.check_reachable("fresh")
