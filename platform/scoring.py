@@ -22,11 +22,13 @@ import string
 import sys
 from collections.abc import Sequence
 
-NLTK_OPTIONAL = ("scipy", "sklearn", "pyarrow", "pandas", "matplotlib", "numpy")
+NLTK_OPTIONAL = ("scipy", "scipy.stats", "sklearn", "pyarrow", "pandas", "matplotlib", "numpy")
 """What ``import nltk`` loads when it is installed and the tokenizer never uses: NLTK's
 package ``__init__`` imports its classifiers and statistics, which try these. Installed here as
 Ray's, MLflow's and transformers' dependencies, they made ``import nltk`` take 2.4 s (0.4 s
-without them) in every process that scores answers: the sweep's driver, every trial."""
+without them) in every process that scores answers: the sweep's driver, every trial.
+``scipy.stats`` on its own: a trial has loaded ``scipy`` (transformers' losses import
+``scipy.optimize``) but not its statistics, which NLTK's association measures took 0.46 s for."""
 
 
 def _word_tokenizer():

@@ -13,9 +13,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.ray_head import ray_head
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -30,6 +33,22 @@ def cache_dir(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("kip-cache")
     os.environ["KIP_CACHE_DIR"] = str(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def shared_cluster(cache_dir) -> Iterator[dict[str, str]]:
+    """One Ray cluster for this test process's sweeps whose subject is not the cluster: the
+    environment that makes a sweep join it (``RAY_ADDRESS``), as a sweep joins a user's cluster.
+
+    Why: a sweep's own local cluster costs seconds of start and stop (GCS, raylet, agents,
+    the checkout unpacked again) in every command; joined, it costs a connection. Tests about
+    start-up, faults or concurrency start their own. So does a test whose trials must see an
+    environment variable of its own: trials get the head's environment (this process's, with
+    ``KIP_CACHE_DIR``), as they get a cluster's and not the submitting shell's.
+    """
+    settings = {"RAY_worker_maximum_startup_concurrency": "16", "RAY_agent_register_timeout_ms": "30000"}
+    with ray_head({**os.environ, **settings}, cpus=os.cpu_count() or 2) as head:
+        yield {"RAY_ADDRESS": head.gcs_address}
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:

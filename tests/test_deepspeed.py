@@ -12,8 +12,9 @@ from tests.conftest import REPO, run_cli
 pytestmark = pytest.mark.integration
 
 
-def test_zero2_zero3_two_workers_and_one_vs_two_workers_agree(tmp_path, cache_dir):
-    out = run_cli("platform.sweep", str(REPO / "tests" / "specs" / "deepspeed.yaml"), env={"KIP_HOME": str(tmp_path)})
+def test_zero2_zero3_two_workers_and_one_vs_two_workers_agree(tmp_path, shared_cluster):
+    spec = str(REPO / "tests" / "specs" / "deepspeed.yaml")
+    out = run_cli("platform.sweep", spec, env={"KIP_HOME": str(tmp_path), **shared_cluster})
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-3000:]
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("deepspeed-test")

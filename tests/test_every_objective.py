@@ -15,11 +15,11 @@ from tests.conftest import REPO, run_cli
 pytestmark = pytest.mark.integration
 
 
-def test_every_objective_runs_a_sweep_trial(tmp_path, cache_dir):
+def test_every_objective_runs_a_sweep_trial(tmp_path, shared_cluster):
     out = run_cli(
         "platform.sweep",
         str(REPO / "tests" / "specs" / "every_objective.yaml"),
-        env={"KIP_HOME": str(tmp_path)},
+        env={"KIP_HOME": str(tmp_path), **shared_cluster},
         timeout=1200,
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-3000:]

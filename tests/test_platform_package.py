@@ -30,12 +30,12 @@ def test_fresh_interpreter_from_repo_root_gets_both():
 
 
 @pytest.mark.integration
-def test_ray_worker_imports_platform_submodule():
+def test_ray_worker_imports_platform_submodule(shared_cluster):
     import ray
 
     from platform.cluster import runtime_env
 
-    ray.init(num_cpus=1, include_dashboard=False, runtime_env=runtime_env(), log_to_driver=False)
+    ray.init(address=shared_cluster["RAY_ADDRESS"], runtime_env=runtime_env(), log_to_driver=False)
     try:
 
         @ray.remote

@@ -31,7 +31,7 @@ CHECK = textwrap.dedent(
 
 
 @pytest.mark.integration
-def test_example_plugin_installs_resolves_by_entry_point_and_conforms(tmp_path, cache_dir):
+def test_example_plugin_installs_resolves_by_entry_point_and_conforms(tmp_path, shared_cluster):
     # Build from a copy: pip builds in the source tree and would leave build/ and *.egg-info there.
     source = shutil.copytree(EXAMPLE, tmp_path / "kip-plugin-example")
     install = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-q", str(source)]
@@ -51,7 +51,7 @@ def test_example_plugin_installs_resolves_by_entry_point_and_conforms(tmp_path, 
         "search.grid={objective.name: [span_masked_ar]}",
         "--set",
         "tracking.experiment=plugin",
-        env={"KIP_HOME": str(home)},
+        env={"KIP_HOME": str(home), **shared_cluster},
     )
     assert swept.returncode == 0, swept.stdout[-3000:] + swept.stderr[-3000:]
     client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")

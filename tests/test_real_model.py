@@ -231,14 +231,14 @@ def test_checkpoint_saved_and_resumed(smollm2, tokenizer, tmp_path):
 
 
 @pytest.mark.integration
-def test_sweep_trials_on_the_real_model_with_ddp_and_deepspeed_zero2(tmp_path, cache_dir):
+def test_sweep_trials_on_the_real_model_with_ddp_and_deepspeed_zero2(tmp_path, shared_cluster):
     from mlflow.tracking import MlflowClient
 
     # two 2-worker trials of a 135M model on 2 cores: 5 minutes alone, 10+ beside the other test process
     out = run_cli(
         "platform.sweep",
         str(REPO / "tests" / "specs" / "real_model.yaml"),
-        env={"KIP_HOME": str(tmp_path)},
+        env={"KIP_HOME": str(tmp_path), **shared_cluster},
         timeout=1100,
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-3000:]

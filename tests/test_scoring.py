@@ -135,19 +135,22 @@ from pathlib import Path
 if sys.argv[1] == "nltk-whole":
     import scipy.stats, sklearn  # noqa: F401  NLTK imported with every optional package it finds
     from nltk.tokenize import NLTKWordTokenizer
+if sys.argv[1] == "scipy-loaded":  # as in a trial: transformers' losses import scipy.optimize
+    import scipy.optimize  # noqa: F401
 from platform.scoring import _WORDS
 rows = [json.loads(line) for path in sorted(Path(sys.argv[2]).glob("*.jsonl"))
         for line in path.read_text().splitlines() if line.strip()]
 texts = [value for row in rows for value in row.values() if isinstance(value, str)]
 texts += ["I cannot go, gonna be fine", "“Quoted” (maybe) -- it's 3.5% of $12,000...", "don't; won't! d'you"]
-loaded = sorted(name for name in ("scipy", "sklearn", "pyarrow", "pandas") if name in sys.modules)
+loaded = sorted(name for name in ("scipy", "scipy.stats", "sklearn", "pyarrow", "pandas") if name in sys.modules)
 print(json.dumps({"tokens": [_WORDS.tokenize(text) for text in texts], "loaded": loaded}))
 """
 
 
 def test_the_tokenizer_is_nltks_without_its_optional_imports():
     """platform.scoring imports NLTK with scipy, sklearn, pyarrow hidden (2 s less per process):
-    in a fresh interpreter none of them is loaded, and it tokenizes exactly as NLTK imported whole."""
+    in a fresh interpreter none of them is loaded, nor scipy's statistics where scipy is, and it
+    tokenizes exactly as NLTK imported whole."""
 
     def tokenize(mode: str) -> dict:
         out = subprocess.run(
@@ -159,6 +162,7 @@ def test_the_tokenizer_is_nltks_without_its_optional_imports():
         )
         return json.loads(out.stdout)
 
-    trimmed, whole = tokenize("trimmed"), tokenize("nltk-whole")
-    assert trimmed["loaded"] == [] and {"scipy", "sklearn"} <= set(whole["loaded"])
-    assert len(trimmed["tokens"]) > 60 and trimmed["tokens"] == whole["tokens"]
+    trimmed, whole, beside_scipy = tokenize("trimmed"), tokenize("nltk-whole"), tokenize("scipy-loaded")
+    assert trimmed["loaded"] == [] and {"scipy", "scipy.stats", "sklearn"} <= set(whole["loaded"])
+    assert beside_scipy["loaded"] == ["scipy"]
+    assert len(trimmed["tokens"]) > 60 and trimmed["tokens"] == whole["tokens"] == beside_scipy["tokens"]

@@ -91,7 +91,7 @@ def test_validation_split_holds_out_whole_entities():
 
 
 @pytest.mark.integration
-def test_patience_stops_a_trial_and_validation_metrics_are_logged(tmp_path, cache_dir):
+def test_patience_stops_a_trial_and_validation_metrics_are_logged(tmp_path, shared_cluster):
     out = run_cli(
         "platform.sweep",
         str(REPO / "tests" / "specs" / "tiny.yaml"),
@@ -105,7 +105,7 @@ def test_patience_stops_a_trial_and_validation_metrics_are_logged(tmp_path, cach
         "search.grid={objective.name: [ar]}",
         "--set",
         "tracking.experiment=selection",
-        env={"KIP_HOME": str(tmp_path)},
+        env={"KIP_HOME": str(tmp_path), **shared_cluster},
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")

@@ -56,12 +56,12 @@ def test_masks_differ_across_epochs_and_seeds():
 
 
 @pytest.mark.integration
-def test_ray_data_stream_matches_the_plan_with_two_workers():
+def test_ray_data_stream_matches_the_plan_with_two_workers(shared_cluster):
     import ray
 
     from platform.cluster import runtime_env
 
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, runtime_env=runtime_env())
+    ray.init(address=shared_cluster["RAY_ADDRESS"], log_to_driver=False, runtime_env=runtime_env())
     try:
         plan = StreamPlan(10, EPOCHS, 4, 2, seed=7)
         build = builder(7)

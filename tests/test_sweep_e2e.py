@@ -117,11 +117,12 @@ def test_rerun_resumes_without_new_runs(sweep_run):
     assert len(client.search_runs([experiment.experiment_id])) == 3
 
 
-def test_same_seed_same_metrics(sweep_run, tmp_path):
-    """Reproducible: a fresh sweep of the same spec and seed logs the same accuracies."""
+def test_same_seed_same_metrics(sweep_run, tmp_path, shared_cluster):
+    """Reproducible: a fresh sweep of the same spec and seed logs the same accuracies (this one
+    on a cluster it joins, the first on the local cluster it started)."""
     home, _, _ = sweep_run
     other = tmp_path / "home"
-    out = run_cli("platform.sweep", SPEC, env={"KIP_HOME": str(other)})
+    out = run_cli("platform.sweep", SPEC, env={"KIP_HOME": str(other), **shared_cluster})
     assert out.returncode == 0, out.stderr[-3000:]
 
     def losses(store):

@@ -28,7 +28,7 @@ def curves(home, experiment: str) -> dict[str, dict[str, list[tuple[int, float]]
     }
 
 
-def test_trial_process_and_worker_group_give_the_same_metrics(tmp_path, cache_dir):
+def test_trial_process_and_worker_group_give_the_same_metrics(tmp_path, shared_cluster):
     common = ("--set", "train.epochs=3", "--set", "eval.every=1")
     for runner in ("trial_process", "ray_train"):
         out = run_cli(
@@ -39,7 +39,7 @@ def test_trial_process_and_worker_group_give_the_same_metrics(tmp_path, cache_di
             f"resources.runner={runner}",
             "--set",
             f"tracking.experiment={runner}",
-            env={"KIP_HOME": str(tmp_path / runner)},
+            env={"KIP_HOME": str(tmp_path / runner), **shared_cluster},
         )
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     in_process, workers = (
