@@ -98,6 +98,23 @@ def test_the_probe_line_says_what_was_checked():
     assert probe_line({"forward_acc": 0.125, "mean_acc": 0.125}) == "known problems never trained: exact match 0.12"
 
 
+def test_the_build_says_how_long_is_left_after_its_first_epoch_then_every_half_minute(monkeypatch):
+    from platform import base_training
+
+    clock = iter([0.0, 11.0, 22.0, 33.0, 44.0, 300.0])  # start, then the end of epochs 1-5
+    monkeypatch.setattr(base_training.time, "time", lambda: next(clock))
+    lines: list[str] = []
+    progress = base_training.BuildProgress(5, lines.append, every_s=30)
+    for epoch in range(1, 6):
+        progress.epoch_done(epoch, 0.5)
+    # epoch 1: the pace is known; 2 and 3 come within 30 s of the last line; 4 is 33 s after; 5 ends
+    assert lines == [
+        "[base] epoch 1/5 loss 0.5000 elapsed 11s about 44s left",
+        "[base] epoch 4/5 loss 0.5000 elapsed 44s about 11s left",
+        "[base] epoch 5/5 loss 0.5000 elapsed 5m00s done",
+    ]
+
+
 def test_length_batches_cover_every_sample_once_with_similar_lengths():
     samples = [Sample(list(range(n)), list(range(n))) for n in np.random.default_rng(0).integers(4, 60, size=500)]
     batches = length_batches(samples, 16, random.Random(0))
