@@ -224,7 +224,7 @@ def make_plan(
     if spec_loaded is not None:
         spec_loaded()
     cells, refs, cell_specs = validate_trials(spec, args.spec)
-    searcher = GridCrossSearcher(spec.search, applies(spec, refs), seed=spec.train.seed, epochs=spec.train.epochs)
+    searcher = GridCrossSearcher(spec.search, applies(spec, refs), seed=spec.train.seed)
     plan = SweepPlan(spec, cells, refs, cell_specs, searcher, base_stages(cell_specs, refs, args.spec))
     if spec_only:
         return plan

@@ -3,11 +3,7 @@
 Why one Optuna study per grid cell: the paper tunes the learning rate *per objective*, and
 the best rate for ``ar`` says little about ``masked_ar``. So every cell of the grid
 (objective x seed x ...) gets its own TPE (or random) sampler over the continuous
-parameters. Every cell starts a trial before any cell starts a second; then, once each open
-cell's trials have reported a pace, the cell whose trials take longest goes first, so the short
-trials fill the slots at the end instead of one long trial running alone while the others
-wait idle (a sweep of 2-minute ``masked_ar`` and 1-minute ``ar`` trials on two slots ended
-with one core idle for a whole trial); until then cells take turns. Parameters that do not
+parameters, and cells take turns, so concurrency is shared fairly. Parameters that do not
 apply to a cell (mask-ratio options for an objective that does not mask) are left out of
 its space: conditional parameters without special syntax.
 """
@@ -47,22 +43,15 @@ def optuna_distribution(param: SearchParam) -> optuna.distributions.BaseDistribu
 
 
 class GridCrossSearcher(Searcher):
-    """Grid cells in turn, the longest-running first once their pace is known; inside a cell,
-    an OptunaSearch proposes the parameters."""
+    """Round-robin over grid cells; inside a cell, an OptunaSearch proposes the parameters."""
 
     def __init__(
         self,
         search: SearchSpec,
         applies: Callable[[dict[str, Any], str], bool],
         seed: int = 0,
-        epochs: int = 1,
     ) -> None:
         super().__init__(metric=search.metric, mode=MODE)
-        self.epochs = epochs
-        """The sweep's ``train.epochs``; a cell may set its own."""
-        self.trial_epochs: dict[str, int] = {}
-        self.projected: dict[str, float] = {}
-        """Seconds a whole trial takes, projected from its pace (``wall_time`` per epoch)."""
         self.cells = grid_cells(search)
         self.samples_per_cell = search.samples_per_cell
         self.searchers: list[OptunaSearch | None] = []
@@ -89,7 +78,7 @@ class GridCrossSearcher(Searcher):
         open_cells = [i for i, n in enumerate(self.issued) if n < self.per_cell[i]]
         if not open_cells:
             return Searcher.FINISHED
-        index = self._next_cell(open_cells)
+        index = min(open_cells, key=lambda i: (self.issued[i], i))
         params: dict[str, Any] = {}
         searcher = self.searchers[index]
         if searcher is not None:
@@ -99,30 +88,7 @@ class GridCrossSearcher(Searcher):
             params = dict(suggested)
         self.issued[index] += 1
         self.cell_of[trial_id] = index
-        config = {**self.cells[index], **params}
-        self.trial_epochs[trial_id] = int(config.get("train.epochs", self.epochs))
-        return config
-
-    def _next_cell(self, open_cells: list[int]) -> int:
-        """A cell not started yet; else, when every open cell's pace is known, the slowest (the
-        longest trials first); else the least issued (turns). Ties go to the earlier cell."""
-        costs = self.cell_costs()
-        if any(self.issued[i] == 0 for i in open_cells) or not all(i in costs for i in open_cells):
-            return min(open_cells, key=lambda i: (self.issued[i], i))
-        return min(open_cells, key=lambda i: (-costs[i], self.issued[i], i))
-
-    def cell_costs(self) -> dict[int, float]:
-        """Mean projected seconds of a trial, per cell with at least one trial that reported a pace."""
-        per_cell: dict[int, list[float]] = {}
-        for trial_id, seconds in self.projected.items():
-            per_cell.setdefault(self.cell_of[trial_id], []).append(seconds)
-        return {cell: sum(values) / len(values) for cell, values in per_cell.items()}
-
-    def on_trial_result(self, trial_id: str, result: dict) -> None:
-        """A trial's pace so far: its whole length projected from ``wall_time`` at ``epoch``."""
-        epoch, wall_time = result.get("epoch", 0), result.get("wall_time")
-        if trial_id in self.trial_epochs and epoch and wall_time:
-            self.projected[trial_id] = wall_time / epoch * self.trial_epochs[trial_id]
+        return {**self.cells[index], **params}
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         index = self.cell_of.get(trial_id)

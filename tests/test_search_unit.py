@@ -30,9 +30,7 @@ def searcher_for(spec: ExperimentSpec, seed: int | None = None) -> GridCrossSear
         cell.get("objective.name", spec.objective.name) for cell in grid_cells(spec.search)
     }
     refs = {name: resolve(name) for name in names}
-    return GridCrossSearcher(
-        spec.search, applies(spec, refs), seed=spec.train.seed if seed is None else seed, epochs=spec.train.epochs
-    )
+    return GridCrossSearcher(spec.search, applies(spec, refs), seed=spec.train.seed if seed is None else seed)
 
 
 def suggest_all(searcher: GridCrossSearcher, prefix: str = "t", complete: bool = True) -> list[dict]:
@@ -114,31 +112,6 @@ def test_round_robin_picks_the_least_issued_cell_even_while_trials_are_still_run
     configs = suggest_all(searcher, complete=False)  # nothing completes: Tune at full concurrency
     assert [c["objective.name"] for c in configs] == ["ar", "masked_ar"] * 3
     assert searcher.cell_of == {f"t{i}": i % 2 for i in range(6)}
-
-
-def test_once_every_cells_pace_is_known_the_longest_trials_go_first():
-    """Two slots, 1-minute ``ar`` and 2-minute ``masked_ar`` trials: turns would end with a
-    ``masked_ar`` trial alone on one slot; longest first ends with the short ones side by side."""
-    searcher = searcher_for(load_spec(REPO / "search_spaces" / "lr.yaml"))
-    first, second = searcher.suggest("a1"), searcher.suggest("m1")
-    assert [first["objective.name"], second["objective.name"]] == ["ar", "masked_ar"]  # each cell starts
-    searcher.on_trial_result("a1", {"epoch": 25, "wall_time": 5.0})  # 300 epochs: 60 s
-    assert searcher.suggest("x")["objective.name"] == "ar"  # masked_ar's pace unknown yet: turns
-    searcher.on_trial_result("m1", {"epoch": 50, "wall_time": 20.0})  # 120 s
-    assert searcher.cell_costs() == {0: 60.0, 1: 120.0}
-    order = [searcher.suggest(f"t{i}")["objective.name"] for i in range(3)]
-    assert order == ["masked_ar", "masked_ar", "ar"]
-    assert searcher.suggest("t3") == Searcher.FINISHED
-
-
-def test_a_cells_own_epochs_scale_its_projected_trial_length(tmp_path):
-    spec = spec_file(tmp_path, "  cells: [{train.epochs: 10}, {train.epochs: 40}]\n")
-    searcher = searcher_for(spec)
-    searcher.suggest("short"), searcher.suggest("long")
-    searcher.on_trial_result("short", {"epoch": 5, "wall_time": 5.0})
-    searcher.on_trial_result("long", {"epoch": 5, "wall_time": 5.0})
-    searcher.on_trial_result("long", {"epoch": 0, "wall_time": 0.0})  # the evaluation before training: no pace
-    assert searcher.cell_costs() == {0: 10.0, 1: 40.0}
 
 
 def test_finished_searcher_keeps_returning_finished_and_issues_nothing_more():
