@@ -27,6 +27,7 @@ from platform.data.stream import collate
 from platform.data.worlds import vocabulary_texts
 from platform.engine import Engine, build_optimizer, lr_schedule, train_step
 from platform.evaluate import score_questions, summarize
+from platform.logs import duration_text
 from platform.models import build_tiny_model, set_bidirectional
 from platform.spec import ExperimentSpec, TrainSpec
 from platform.tokenization import build_word_tokenizer, mask_token_id
@@ -87,14 +88,9 @@ class BuildProgress:
         elapsed = now - self.started
         left = elapsed / epoch * (self.epochs - epoch)
         self.log(
-            f"[base] epoch {epoch}/{self.epochs} loss {loss:.4f} elapsed {_seconds(elapsed)} "
-            + ("done" if epoch == self.epochs else f"about {_seconds(left)} left")
+            f"[base] epoch {epoch}/{self.epochs} loss {loss:.4f} elapsed {duration_text(elapsed)} "
+            + ("done" if epoch == self.epochs else f"about {duration_text(left)} left")
         )
-
-
-def _seconds(value: float) -> str:
-    value = round(value)
-    return f"{value}s" if value < 120 else f"{value // 60}m{value % 60:02d}s"
 
 
 def known_examples(

@@ -48,3 +48,15 @@ def reapply() -> None:
     if _quiet:
         for name, level in CHATTY_LOGGERS.items():
             logging.getLogger(name).setLevel(level)
+
+
+def duration_text(seconds: float) -> str:
+    """A time left or taken as progress lines print it: ``45s``, ``4m05s``, ``2.5h``."""
+    seconds = max(0, round(seconds))
+    return (
+        f"{seconds}s"
+        if seconds < 120
+        else f"{seconds // 60}m{seconds % 60:02d}s"
+        if seconds < 7200
+        else f"{seconds / 3600:.1f}h"
+    )

@@ -16,6 +16,8 @@ from typing import Any
 
 from ray.tune import Callback
 
+from platform.logs import duration_text
+
 
 def accuracy_text(result: dict) -> str:
     """``forward .. backward ..``; a math trial has no backward questions: ``exact match ..``."""
@@ -61,8 +63,8 @@ class CompactProgress(Callback):
             print(
                 f"[sweep] {self._label(trial)}  epoch {epoch:>4}/{epochs}  {accuracy}  loss "
                 f"{result.get('loss', float('nan')):.3f}  "
-                f"best {self.best[trial.trial_id]:.2f}  trial eta {_duration(self.remaining[trial.trial_id])}"
-                f"  sweep eta {_duration(self._sweep_eta(trials))}",
+                f"best {self.best[trial.trial_id]:.2f}  trial eta {duration_text(self.remaining[trial.trial_id])}"
+                f"  sweep eta {duration_text(self._sweep_eta(trials))}",
                 flush=True,
             )
         self._tracking_state(trial, int(result.get("mlflow_queued", 0)))
@@ -111,17 +113,6 @@ class CompactProgress(Callback):
             f"{error_summary(trial.local_path)} (details: {trial.local_path}/error.txt)",
             flush=True,
         )
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    return (
-        f"{seconds}s"
-        if seconds < 120
-        else f"{seconds // 60}m{seconds % 60:02d}s"
-        if seconds < 7200
-        else f"{seconds / 3600:.1f}h"
-    )
 
 
 def error_summary(trial_dir: str) -> str:
