@@ -22,7 +22,7 @@ echo "[setup] installing into $VENV (one time, about 1-3 minutes)" >&2
 VPY="$VENV/bin/python"
 # pip warns about every absent local index folder on these machines: keep only real messages.
 pip_install() { "$VPY" -m pip install -q "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
-pip_install --upgrade pip setuptools wheel uv
+pip_install --upgrade pip setuptools wheel "uv==0.13.9"
 # Torch first, pinned, by pip: an unpinned torch may pull a multi-GB CUDA build on CPU machines,
 # and pip reads the machine's own package sources (a local wheel folder, a torch cap) where uv
 # does not. Everything after it by uv: the same versions, resolved and unpacked in parallel
@@ -30,8 +30,9 @@ pip_install --upgrade pip setuptools wheel uv
 # satisfying every range, is left as it is.
 pip_install "$TORCH_SPEC"
 # Bytecode compiled now, as pip does: these machines run with PYTHONDONTWRITEBYTECODE, so an
-# uncompiled package would be compiled again in every process that imports it.
-uv_install() { "$VENV/bin/uv" pip install --quiet --python "$VPY" --compile-bytecode "$@"; }
+# uncompiled package would be compiled again in every process that imports it. The system's
+# certificates, as pip's: behind a TLS-inspecting proxy uv's own roots refuse the registry.
+uv_install() { "$VENV/bin/uv" pip install --quiet --system-certs --python "$VPY" --compile-bytecode "$@"; }
 # The project's dependencies and dev tools, read from pyproject.toml (the project itself is not
 # installed: its `platform` package must stay out of site-packages, where the standard module wins).
 uv_install -r pyproject.toml --extra dev
