@@ -63,6 +63,15 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600)
     )
 
 
+def trial_runs(home: Path, experiment: str):
+    """The MLflow client of the sqlite store under ``home`` and the trial runs of ``experiment``."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+    found = client.get_experiment_by_name(experiment)
+    return client, client.search_runs([found.experiment_id], filter_string="tags.kind = 'trial'")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Integration tests first, unit tests after (each group in file order): the two test
     processes start on the long tests and the short ones fill in at the end, instead of one

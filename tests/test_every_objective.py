@@ -8,9 +8,8 @@ evaluation, MLflow), not accuracy; `search_spaces/objectives.yaml` is the compar
 from __future__ import annotations
 
 import pytest
-from mlflow.tracking import MlflowClient
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, trial_runs
 
 pytestmark = pytest.mark.integration
 
@@ -23,9 +22,7 @@ def test_every_objective_runs_a_sweep_trial(tmp_path, shared_cluster):
         timeout=1200,
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-3000:]
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("every-objective").experiment_id
-    runs = client.search_runs([experiment], filter_string="tags.kind = 'trial'")
+    client, runs = trial_runs(tmp_path, "every-objective")
     assert all(run.info.status == "FINISHED" for run in runs)
     by_objective = {(run.data.params["objective.name"], run.data.params["data.name"]): run for run in runs}
     assert sorted(by_objective) == [

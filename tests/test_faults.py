@@ -10,15 +10,9 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, trial_runs
 
 pytestmark = pytest.mark.integration
-
-
-def trial_runs(home, experiment: str):
-    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
-    found = client.get_experiment_by_name(experiment)
-    return client, client.search_runs([found.experiment_id], filter_string="tags.kind = 'trial'")
 
 
 @pytest.mark.parametrize("kill", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "sigkill"])

@@ -9,9 +9,8 @@ import textwrap
 
 import numpy as np
 import pytest
-from mlflow.tracking import MlflowClient
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, trial_runs
 
 EXAMPLE = REPO / "examples" / "kip-plugin-example"
 
@@ -55,10 +54,7 @@ def test_example_plugin_installs_resolves_by_entry_point_and_conforms(tmp_path, 
             env={"KIP_HOME": str(home), **shared_cluster},
         )
         assert swept.returncode == 0, swept.stdout[-3000:] + swept.stderr[-3000:]
-        client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
-        runs = client.search_runs(
-            [client.get_experiment_by_name("plugin").experiment_id], filter_string="tags.kind = 'trial'"
-        )
+        client, runs = trial_runs(home, "plugin")
         assert [(r.data.tags["objective"], r.info.status) for r in runs] == [("span_masked_ar", "FINISHED")]
         assert len(client.get_metric_history(runs[0].info.run_id, "backward_acc")) == 2
     finally:  # the project's venv is the user's: leave no plugin registered in it

@@ -6,12 +6,11 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from mlflow.tracking import MlflowClient
 
 from platform import report, results, selection
 from platform.data.worlds.name_description import build_world
 from platform.trial import split_validation
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, trial_runs
 
 NAN = float("nan")
 
@@ -108,10 +107,8 @@ def test_patience_stops_a_trial_and_validation_metrics_are_logged(tmp_path, shar
         env={"KIP_HOME": str(tmp_path), **shared_cluster},
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    run = client.search_runs(
-        [client.get_experiment_by_name("selection").experiment_id], filter_string="tags.kind = 'trial'"
-    )[0]
+    client, runs = trial_runs(tmp_path, "selection")
+    run = runs[0]
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "selection_acc")]
     validation = client.get_metric_history(run.info.run_id, "val_mean_acc")
     assert [m.step for m in validation] == steps

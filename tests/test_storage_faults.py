@@ -13,12 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
 
 from platform.errors import UserError
 from platform.spec import load_spec
 from platform.storage import check_resumable, check_storage, sweep_lock
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, trial_runs
 
 TINY = REPO / "tests" / "specs" / "tiny.yaml"
 
@@ -118,10 +117,7 @@ def test_a_disk_filling_up_mid_sweep_fails_loudly_and_loses_nothing(tmpfs, tmp_p
     output = "".join(lines) + rest
     assert driver.returncode == 1, output[-4000:]
     assert "No space left on device" in output
-    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")  # the store lives elsewhere: intact
-    runs = client.search_runs(
-        [client.get_experiment_by_name("three-seeds").experiment_id], filter_string="tags.kind = 'trial'"
-    )
+    _, runs = trial_runs(home, "three-seeds")  # the store lives elsewhere: intact
     assert runs and all(r.info.status == "FAILED" and "No space left" in r.data.tags["error"] for r in runs), [
         (r.info.status, r.data.tags.get("error", "")[-300:], r.data.tags.get("stop_reason")) for r in runs
     ]

@@ -4,9 +4,8 @@ Ray Train worker group. Same spec and seed, same metrics; a reused process frees
 from __future__ import annotations
 
 import pytest
-from mlflow.tracking import MlflowClient
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, trial_runs
 
 pytestmark = pytest.mark.integration
 TINY = str(REPO / "tests" / "specs" / "tiny.yaml")
@@ -14,9 +13,7 @@ CURVES = ("loss", "forward_acc", "backward_acc", "retention_mean_acc", "tokens_s
 
 
 def curves(home, experiment: str) -> dict[str, dict[str, list[tuple[int, float]]]]:
-    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
-    found = client.get_experiment_by_name(experiment)
-    runs = client.search_runs([found.experiment_id], filter_string="tags.kind = 'trial'")
+    client, runs = trial_runs(home, experiment)
     return {
         run.data.tags["objective"]: {
             key: [
