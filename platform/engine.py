@@ -120,6 +120,23 @@ def build_optimizer(model: torch.nn.Module, train: TrainSpec) -> torch.optim.Ada
     )
 
 
+def skip_inference_shm_op() -> None:
+    """Keep DeepSpeed from JIT-compiling its CPU shared-memory all-reduce when it sets up
+    ``deepspeed.comm``.
+
+    Why: on the CPU accelerator DeepSpeed compiles that C++ op (``deepspeed_shm_comm``) the first
+    time a venv initialises it: 44 s on 2 cores, rebuilt for every venv path, since torch caches
+    JIT builds by source path. Only ``inference_all_reduce`` (DeepSpeed inference) calls the op.
+    ZeRO training reduces through ``torch.distributed`` (gloo on CPU), so training never runs it.
+    DeepSpeed's ``ops.__compatible_ops__`` is one dict that DeepSpeed caches and keeps edits to.
+    Marking the op incompatible there makes DeepSpeed skip it, the same as on a machine where it
+    cannot build. Other accelerators have no such op, so the entry changes nothing for them.
+    """
+    import deepspeed.ops
+
+    deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
+
+
 def build_engine(
     spec: ExperimentSpec, model: torch.nn.Module, total_steps: int, micro_batch: int, prepare_model
 ) -> Engine:
@@ -128,6 +145,7 @@ def build_engine(
     if spec.resources.strategy == "deepspeed":
         import deepspeed  # imported here: only the workers that use it pay for it
 
+        skip_inference_shm_op()
         config = deepspeed_config(spec, micro_batch, total_steps)
         engine, optimizer, _, scheduler = deepspeed.initialize(
             model=model,
