@@ -55,8 +55,15 @@ class MlflowServer:
             str(self.root / "artifacts"),
         ]
         log = open(self.root / "server.log", "a")  # noqa: SIM115 - the server process owns it
+        # without MLflow's job runner: eight more processes (Huey consumers for its GenAI jobs),
+        # 3 CPU-s each at every start, that the platform never uses
         self.process = subprocess.Popen(
-            command, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=self.root,
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
@@ -66,7 +73,7 @@ class MlflowServer:
                         return
             except OSError:
                 time.sleep(0.3)
-        self.kill()  # never leave a half-started server (and its job consumers) behind
+        self.kill()  # never leave a half-started server behind
         raise RuntimeError(f"mlflow server did not start: {(self.root / 'server.log').read_text()[-2000:]}")
 
     def kill(self) -> None:
