@@ -1,9 +1,10 @@
-"""Objectives that watch the process they train in, named by dotted path in integration tests."""
+"""Objectives that watch the process they train in, or pace it, named by dotted path in integration tests."""
 
 from __future__ import annotations
 
 import gc
 import os
+import time
 import weakref
 
 import torch
@@ -32,3 +33,13 @@ class ReleaseCheckingAR(AR):
             with open(os.environ["KIP_PROBE_FILE"], "a", encoding="utf-8") as file:
                 file.write(f"{os.getpid()}\n")
         return super().generate(model, questions, max_new_tokens, batch_size)
+
+
+class PacedAR(AR):
+    """``ar`` that rests 50 ms before each step's loss: a sweep that keeps training while a test
+    examines the cluster around it, with its core nearly idle instead of busy, so that it
+    does not slow down the test process beside it."""
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        time.sleep(0.05)
+        return super().loss(logits, labels, weights)
