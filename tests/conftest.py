@@ -42,8 +42,9 @@ def shared_cluster(cache_dir) -> Iterator[dict[str, str]]:
 
     Why: a sweep's own local cluster costs seconds of start and stop (GCS, raylet, agents,
     the checkout unpacked again) in every command; joined, it costs a connection. Tests about
-    start-up, faults or concurrency start their own. So does a test whose trials must see an
-    environment variable of its own: trials get the head's environment (this process's, with
+    start-up, a signal or a kill of the driver, or concurrency start their own; faults of a
+    trial, its storage or its MLflow store happen on this one. A test whose trials must see an
+    environment variable of its own starts its own too: trials get the head's environment (this process's, with
     ``KIP_CACHE_DIR``), as they get a cluster's and not the submitting shell's.
     """
     settings = {"RAY_worker_maximum_startup_concurrency": "16", "RAY_agent_register_timeout_ms": "30000"}

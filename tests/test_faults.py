@@ -53,7 +53,7 @@ def test_interrupted_sweep_resumes_every_trial_exactly_once(tmp_path, cache_dir,
     assert len(table) == 3 and all(line.rstrip(" |").endswith("ok") for line in table)
 
 
-def test_failing_trial_is_recorded_and_the_others_complete(tmp_path, cache_dir):
+def test_failing_trial_is_recorded_and_the_others_complete(tmp_path, shared_cluster):
     spec = str(REPO / "tests" / "specs" / "tiny.yaml")
     out = run_cli(
         "platform.sweep",
@@ -64,7 +64,7 @@ def test_failing_trial_is_recorded_and_the_others_complete(tmp_path, cache_dir):
         "tracking.experiment=faults",
         "--set",
         "checkpoint.max_failures=0",  # a NaN comes back on every retry
-        env={"KIP_HOME": str(tmp_path)},
+        env={"KIP_HOME": str(tmp_path), **shared_cluster},
     )
     assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-3000:]
     assert "1 failed" in out.stdout and "FAILED" in out.stdout

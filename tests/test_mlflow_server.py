@@ -90,7 +90,7 @@ def server(tmp_path):
     running.kill()
 
 
-def start_sweep(tmp_path: Path, uri: str, *overrides: str) -> subprocess.Popen:
+def start_sweep(tmp_path: Path, cluster: dict[str, str], uri: str, *overrides: str) -> subprocess.Popen:
     sets = [arg for override in overrides for arg in ("--set", override)]
     return subprocess.Popen(
         [
@@ -105,7 +105,7 @@ def start_sweep(tmp_path: Path, uri: str, *overrides: str) -> subprocess.Popen:
             *sets,
         ],
         cwd=REPO,
-        env={**os.environ, "KIP_HOME": str(tmp_path / "home")},
+        env={**os.environ, "KIP_HOME": str(tmp_path / "home"), **cluster},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -122,10 +122,15 @@ def read_until_epoch(driver: subprocess.Popen, epoch: int, lines: list[str]) -> 
     raise AssertionError(f"the sweep ended before epoch {epoch}:\n{tail}")
 
 
-def test_metrics_logged_during_a_server_outage_reach_mlflow(server, tmp_path, cache_dir):
+def test_metrics_logged_during_a_server_outage_reach_mlflow(server, tmp_path, shared_cluster):
     epochs = 12
     driver = start_sweep(
-        tmp_path, server.uri, f"train.epochs={epochs}", "tracking.experiment=outage", "tracking.retry_seconds=180"
+        tmp_path,
+        shared_cluster,
+        server.uri,
+        f"train.epochs={epochs}",
+        "tracking.experiment=outage",
+        "tracking.retry_seconds=180",
     )
     lines: list[str] = []
     read_until_epoch(driver, 2, lines)
@@ -152,9 +157,10 @@ def test_metrics_logged_during_a_server_outage_reach_mlflow(server, tmp_path, ca
     assert len(sweep) == 1 and sweep[0].info.status == "FINISHED"
 
 
-def test_a_store_that_never_returns_fails_the_trial_loudly(server, tmp_path, cache_dir):
+def test_a_store_that_never_returns_fails_the_trial_loudly(server, tmp_path, shared_cluster):
     driver = start_sweep(
         tmp_path,
+        shared_cluster,
         server.uri,
         "train.epochs=6",
         "tracking.experiment=dead-store",

@@ -91,7 +91,7 @@ def test_read_only_storage_fails_before_any_work(tmpfs, tmp_path):
 
 
 @pytest.mark.integration
-def test_a_disk_filling_up_mid_sweep_fails_loudly_and_loses_nothing(tmpfs, tmp_path, cache_dir):
+def test_a_disk_filling_up_mid_sweep_fails_loudly_and_loses_nothing(tmpfs, tmp_path, shared_cluster):
     storage, home = tmpfs("size=64m"), tmp_path / "home"
     command = [
         sys.executable,
@@ -105,7 +105,7 @@ def test_a_disk_filling_up_mid_sweep_fails_loudly_and_loses_nothing(tmpfs, tmp_p
         "--storage",
         str(storage),
     ]
-    env = {**os.environ, "KIP_HOME": str(home)}
+    env = {**os.environ, "KIP_HOME": str(home), **shared_cluster}
     driver = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     for line in driver.stdout:  # fill the disk once the first trial has reported its first epoch
