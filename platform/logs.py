@@ -4,7 +4,9 @@ Why: a researcher reads the sweep's log for "which trial, which epoch, how far";
 database-migration INFO lines, Ray's runtime-env notices and Tune's experiment box and
 TensorBoard hint bury that (and the TensorBoard hint points at files this platform does not
 use: the curves are in MLflow). ``--verbose`` shows all of it again. Warnings and errors of
-the libraries are kept: only their INFO-level and notice chatter is hidden.
+the libraries are kept: only their INFO-level and notice chatter is hidden, and two reports the
+platform says itself: Tune's traceback of a failed trial, and a failed storage sync repeated
+every second.
 """
 
 from __future__ import annotations
@@ -40,6 +42,17 @@ def configure(verbose: bool) -> None:
     # DeepSpeed, imported on the driver by transformers' integrations, warns "Setting
     # accelerator to CPU" at import and resets its logger's level then: a filter survives that
     logging.getLogger("DeepSpeed").addFilter(lambda record: record.levelno >= logging.ERROR)
+    # "Trial task failed for trial ..." and the whole Ray traceback: the progress callback prints
+    # the failure's own line and the path of its error.txt instead (a retry, or FAILED)
+    logging.getLogger("ray.tune.execution.tune_controller").addFilter(
+        lambda record: not record.getMessage().startswith("Trial task failed for trial")
+    )
+    # "Last sync command failed" with a traceback, once a second while the storage refuses
+    # writes (a full disk): the trials fail with the error, and Tune's final "Saving experiment
+    # state ... failed" and the driver's own message say it once
+    logging.getLogger("ray.train._internal.syncer").addFilter(
+        lambda record: not record.getMessage().startswith("Last sync command failed")
+    )
     reapply()
 
 

@@ -114,6 +114,16 @@ class CompactProgress(Callback):
             flush=True,
         )
 
+    def on_trial_recover(self, iteration: int, trials: list, trial, **info: Any) -> None:
+        """A failed attempt that Tune retries: a line that says why, before the next ``start``
+        (in a quiet log Tune's own traceback of the failure is hidden, see ``platform.logs``)."""
+        print(
+            f"[sweep] retry  {self._label(trial)}  after failure {trial.run_metadata.num_failures} "
+            f"of {trial.max_failures + 1} allowed: {error_summary(trial.local_path)} "
+            f"(details: {trial.local_path}/error.txt)",
+            flush=True,
+        )
+
 
 def error_summary(trial_dir: str) -> str:
     """The failed trial's own exception line, from the traceback Tune saved (``error.txt``)."""

@@ -68,6 +68,7 @@ def test_failing_trial_is_recorded_and_the_others_complete(tmp_path, shared_clus
     )
     assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-3000:]
     assert "1 failed" in out.stdout and "FAILED" in out.stdout
+    assert "Trial task failed" not in out.stdout + out.stderr  # Tune's traceback: the FAILED line says it
     _, runs = trial_runs(tmp_path, "faults")
     status = {r.data.tags["objective"]: r for r in runs}
     assert status["ar"].info.status == "FINISHED"

@@ -55,3 +55,17 @@ def test_a_math_trial_shows_exact_match_not_a_backward_nan(capsys):
         0, [first], first, {"epoch": 10, "forward_acc": 0.5, "backward_acc": 0.25, "wall_time": 6.0, "loss": 1.0}
     )
     assert "forward 0.50  backward 0.25" in capsys.readouterr().out
+
+
+def test_a_retried_failure_gets_a_line_that_says_why(capsys, tmp_path):
+    (tmp_path / "error.txt").write_text(
+        "Failure # 1\nTraceback (most recent call last):\n  File ...\nOSError: [Errno 28] No space left on device\n"
+    )
+    progress = CompactProgress(total_trials=2, epochs=4, concurrency=1)
+    failed = trial("a")
+    failed.local_path, failed.max_failures = str(tmp_path), 2
+    failed.run_metadata = SimpleNamespace(num_failures=1)
+    progress.on_trial_recover(0, [failed], failed)
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("[sweep] retry  a ") and "after failure 1 of 3 allowed" in line, line
+    assert "OSError: [Errno 28] No space left on device" in line and f"{tmp_path}/error.txt" in line

@@ -117,6 +117,9 @@ def test_a_disk_filling_up_mid_sweep_fails_loudly_and_loses_nothing(tmpfs, tmp_p
     output = "".join(lines) + rest
     assert driver.returncode == 1, output[-4000:]
     assert "No space left on device" in output
+    # each failed attempt gets the platform's line (Tune retries it), not Tune's traceback
+    assert "[sweep] retry  " in output and "Trial task failed" not in output
+    assert "Last sync command failed" not in output  # Tune's storage sync, once a second while the disk is full
     _, runs = trial_runs(home, "three-seeds")  # the store lives elsewhere: intact
     assert runs and all(r.info.status == "FAILED" and "No space left" in r.data.tags["error"] for r in runs), [
         (r.info.status, r.data.tags.get("error", "")[-300:], r.data.tags.get("stop_reason")) for r in runs
