@@ -24,6 +24,16 @@ CHATTY_LOGGERS = {
     "ray.train": logging.WARNING,
 }
 
+REPORTED_BY_THE_PLATFORM = {
+    # "Trial task failed for trial ..." and the whole Ray traceback: the progress callback prints
+    # the failure's own line and the path of its error.txt instead (a retry, or FAILED)
+    "ray.tune.execution.tune_controller": "Trial task failed for trial",
+    # with a traceback, once a second while the storage refuses writes (a full disk): the trials
+    # fail with the error, and Tune's final "Saving experiment state ... failed" and the
+    # driver's own message say it once
+    "ray.train._internal.syncer": "Last sync command failed",
+}
+"""Third-party messages (logger: message prefix) hidden in a quiet log: the platform says them itself."""
 
 _quiet = False
 
@@ -42,17 +52,8 @@ def configure(verbose: bool) -> None:
     # DeepSpeed, imported on the driver by transformers' integrations, warns "Setting
     # accelerator to CPU" at import and resets its logger's level then: a filter survives that
     logging.getLogger("DeepSpeed").addFilter(lambda record: record.levelno >= logging.ERROR)
-    # "Trial task failed for trial ..." and the whole Ray traceback: the progress callback prints
-    # the failure's own line and the path of its error.txt instead (a retry, or FAILED)
-    logging.getLogger("ray.tune.execution.tune_controller").addFilter(
-        lambda record: not record.getMessage().startswith("Trial task failed for trial")
-    )
-    # "Last sync command failed" with a traceback, once a second while the storage refuses
-    # writes (a full disk): the trials fail with the error, and Tune's final "Saving experiment
-    # state ... failed" and the driver's own message say it once
-    logging.getLogger("ray.train._internal.syncer").addFilter(
-        lambda record: not record.getMessage().startswith("Last sync command failed")
-    )
+    for name, prefix in REPORTED_BY_THE_PLATFORM.items():
+        logging.getLogger(name).addFilter(lambda record, prefix=prefix: not record.getMessage().startswith(prefix))
     reapply()
 
 

@@ -110,7 +110,7 @@ class CompactProgress(Callback):
     def on_trial_error(self, iteration: int, trials: list, trial, **info: Any) -> None:
         print(
             f"[sweep] FAILED {self._label(trial)}  ({self._finished(trials, trial)}/{self.total} trials): "
-            f"{error_summary(trial.local_path)} (details: {trial.local_path}/error.txt)",
+            f"{failure_text(trial)}",
             flush=True,
         )
 
@@ -119,10 +119,14 @@ class CompactProgress(Callback):
         (in a quiet log Tune's own traceback of the failure is hidden, see ``platform.logs``)."""
         print(
             f"[sweep] retry  {self._label(trial)}  after failure {trial.run_metadata.num_failures} "
-            f"of {trial.max_failures + 1} allowed: {error_summary(trial.local_path)} "
-            f"(details: {trial.local_path}/error.txt)",
+            f"of {trial.max_failures + 1} allowed: {failure_text(trial)}",
             flush=True,
         )
+
+
+def failure_text(trial) -> str:
+    """``<the exception line> (details: <its error.txt>)``: how a retry and a FAILED line name the error."""
+    return f"{error_summary(trial.local_path)} (details: {trial.local_path}/error.txt)"
 
 
 def error_summary(trial_dir: str) -> str:

@@ -44,8 +44,9 @@ def shared_cluster(cache_dir) -> Iterator[dict[str, str]]:
     the checkout unpacked again) in every command; joined, it costs a connection. Tests about
     start-up, a signal or a kill of the driver, or concurrency start their own; faults of a
     trial, its storage or its MLflow store happen on this one. A test whose trials must see an
-    environment variable of its own starts its own too: trials get the head's environment (this process's, with
-    ``KIP_CACHE_DIR``), as they get a cluster's and not the submitting shell's.
+    environment variable of its own starts its own too: trials get the head's environment
+    (this process's, with ``KIP_CACHE_DIR``), as they get a cluster's and not the submitting
+    shell's.
     """
     settings = {"RAY_worker_maximum_startup_concurrency": "16", "RAY_agent_register_timeout_ms": "30000"}
     with ray_head({**os.environ, **settings}, cpus=os.cpu_count() or 2) as head:

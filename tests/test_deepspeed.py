@@ -10,9 +10,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, trial_runs
 
 pytestmark = pytest.mark.integration
 
@@ -21,9 +20,7 @@ def test_zero2_zero3_two_workers_and_one_vs_two_workers_agree(tmp_path, shared_c
     spec = str(REPO / "tests" / "specs" / "deepspeed.yaml")
     out = run_cli("platform.sweep", spec, env={"KIP_HOME": str(tmp_path), **shared_cluster})
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-3000:]
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("deepspeed-test")
-    runs = client.search_runs([experiment.experiment_id], filter_string="tags.kind = 'trial'")
+    client, runs = trial_runs(tmp_path, "deepspeed-test")
     assert len(runs) == 3 and all(r.info.status == "FINISHED" for r in runs)
     losses = {}
     for run in runs:

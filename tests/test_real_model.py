@@ -33,7 +33,7 @@ from platform.models import load_pretrained, model_inputs, set_bidirectional
 from platform.preflight import check_bidirectional_checkpoint, check_mask_token_unused
 from platform.pretrained import REPORT, model_directory
 from platform.spec import ExperimentSpec, ModelSpec, validate
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, trial_runs
 
 MASK = "<empty_output>"
 DOC = "Daphne Barrington is the director of the silent harbor."
@@ -232,8 +232,6 @@ def test_checkpoint_saved_and_resumed(smollm2, tokenizer, tmp_path):
 
 @pytest.mark.integration
 def test_sweep_trials_on_the_real_model_with_ddp_and_deepspeed_zero2(tmp_path, shared_cluster):
-    from mlflow.tracking import MlflowClient
-
     # two 2-worker trials of a 135M model on 2 cores: 5 minutes alone, 10+ beside the other test process
     out = run_cli(
         "platform.sweep",
@@ -243,9 +241,7 @@ def test_sweep_trials_on_the_real_model_with_ddp_and_deepspeed_zero2(tmp_path, s
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-3000:]
     assert "[base]" not in out.stdout  # a pretrained model gets no base stage
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("real-model-test")
-    runs = client.search_runs([experiment.experiment_id], filter_string="tags.kind = 'trial'")
+    client, runs = trial_runs(tmp_path, "real-model-test")
     assert sorted(r.data.params["resources.strategy"] for r in runs) == ["ddp", "deepspeed"]
     for run in runs:
         assert run.info.status == "FINISHED" and run.data.tags["model"] == "smollm2"
