@@ -16,7 +16,7 @@ import os
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from objectives.registry import instantiate, load_reference
 from platform.data.sources import load_corpus
@@ -28,9 +28,7 @@ from platform.spec import ExperimentSpec, apply_overrides
 from platform.strategy import describe
 from platform.tokenization import load_tokenizer
 from platform.tracking import Tracking
-
-if TYPE_CHECKING:
-    from platform.worker import TrialConfig
+from platform.trial_config import TrialConfig, train_on_worker
 
 # ``platform.worker`` and ``platform.trial_session`` (torch, transformers' models) are imported
 # by the functions that train: the driver imports this module for ``run_trial`` and
@@ -78,8 +76,6 @@ def trial_tags(spec: ExperimentSpec, objective, sweep_id: str, varied: tuple[str
 def run_trial(config: dict[str, Any], context: SweepContext) -> None:
     """The Tune trainable (a function trial): trains in this process, or fits a TorchTrainer."""
     import ray.tune
-
-    from platform.worker import TrialConfig
 
     overrides = dict(config)
     name = trial_name(overrides)
@@ -194,7 +190,7 @@ def fit_worker_group(
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.1")
     res = spec.resources
     trainer = trainer_class(spec)(
-        train_loop_per_worker=_train_loop,
+        train_loop_per_worker=train_on_worker,
         train_loop_config={"trial": train_config},  # Ray Train hands its workers a dict
         scaling_config=ScalingConfig(
             num_workers=res.num_workers,
@@ -260,9 +256,3 @@ def split_validation(questions: list, fraction: float, seed: int) -> tuple[list,
     return [q for q in questions if (q.entity or q.question) not in held], [
         q for q in questions if (q.entity or q.question) in held
     ]
-
-
-def _train_loop(config: dict[str, TrialConfig]) -> None:
-    from platform.worker import train_loop
-
-    train_loop(config["trial"])

@@ -14,7 +14,6 @@ import contextlib
 import math
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,30 +26,9 @@ from platform.evaluate import Prediction, score_questions, summarize
 from platform.models import load_pretrained, set_bidirectional
 from platform.spec import ExperimentSpec
 from platform.strategy import weights_dtype
-from platform.tracking import BEST_KEYS, Tracking
+from platform.tracking import BEST_KEYS
+from platform.trial_config import TrialConfig
 from platform.trial_session import TrainWorkerSession, TrialProcessSession
-
-
-@dataclass(frozen=True)
-class TrialConfig:
-    """What the loop needs from its trial (``platform/trial.py`` builds it once; Ray pickles it
-    to each worker): the trial's validated spec, where its model and objective come from, the
-    question sets, where to log, and the step counts the optimizer schedule needs."""
-
-    spec: ExperimentSpec
-    model_dir: str
-    objective_ref: str
-    """``module:Class`` of the objective (``objectives.registry.resolve``)."""
-    questions: tuple[Question, ...]
-    """The test questions scored at every evaluation."""
-    retention_questions: tuple[Question, ...]
-    validation_questions: tuple[Question, ...]
-    """Held-out entities that pick the best epoch (empty: the test questions do)."""
-    tracking: Tracking
-    run_id: str
-    """The trial's MLflow run, created by the trial; rank 0 logs into it."""
-    total_steps: int
-    micro_batch: int
 
 
 def train_loop(config: TrialConfig, session: TrainWorkerSession | TrialProcessSession | None = None) -> None:

@@ -72,6 +72,7 @@ _MODULE_LAYERS = {
         "platform.checkpoint",
         "platform.trial_session",
         "platform.worker",
+        "platform.trial_config",
         "platform.base_model",
         "platform.base_training",
         "platform.preflight",
