@@ -48,6 +48,7 @@ RUNTIME_EXCLUDES = [
     ".cache/",
 ]
 LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+PREEMPTION_WATCHER = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
 
 _watchdog: subprocess.Popen | None = None
 
@@ -165,6 +166,9 @@ def _local_cluster_settings() -> None:
     # sweep's training that took over 16 s and failed the sweep before its first trial. Ray's own
     # wait for the raylet is 30 s: give the agent up to that.
     os.environ.setdefault("RAY_agent_register_timeout_ms", "30000")
+    # One machine has no node to drain: Ray Train's preemption watcher (an actor per multi-worker
+    # trial, polling the drain state every 5 s) would cost each such trial a process start
+    os.environ.setdefault(PREEMPTION_WATCHER, "0")
     if os.environ.get("RAY_AUTH_MODE", "token") != "disabled":
         ensure_token()  # ray.init then turns token mode on itself (it must: its config is cached)
     _free_dashboard_agent_port()
