@@ -232,7 +232,7 @@ def test_checkpoint_saved_and_resumed(smollm2, tokenizer, tmp_path):
 
 @pytest.mark.integration
 def test_sweep_trials_on_the_real_model_with_ddp_and_deepspeed_zero2(tmp_path, shared_cluster):
-    # two 2-worker trials of a 135M model on 2 cores: 5 minutes alone, 10+ beside the other test process
+    # two trials of a 135M model on 2 cores, one of them a DeepSpeed worker group: 2 minutes alone
     out = run_cli(
         "platform.sweep",
         str(REPO / "tests" / "specs" / "real_model.yaml"),

@@ -102,6 +102,8 @@ def test_a_disk_filling_up_mid_sweep_fails_loudly_and_loses_nothing(tmpfs, tmp_p
         "search.grid={train.seed: [0, 1]}",
         "--set",
         "train.epochs=4",
+        "--set",
+        "checkpoint.max_failures=1",  # one retry per trial shows the retry line; more add only time
         "--storage",
         str(storage),
     ]
