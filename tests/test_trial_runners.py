@@ -12,10 +12,11 @@ TINY = str(REPO / "tests" / "specs" / "tiny.yaml")
 CURVES = ("loss", "forward_acc", "backward_acc", "retention_mean_acc", "tokens_seen")
 
 
-def curves(home, experiment: str) -> dict[str, dict[str, list[tuple[int, float]]]]:
-    client, runs = trial_runs(home, experiment)
+def curves(home) -> dict[tuple[str, str], dict[str, list[tuple[int, float]]]]:
+    """(runner, objective) -> metric -> [(step, value)] of every trial of the sweep."""
+    client, runs = trial_runs(home, "runners")
     return {
-        run.data.tags["objective"]: {
+        (run.data.params["resources.runner"], run.data.tags["objective"]): {
             key: [
                 (m.step, m.value) for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
             ]
@@ -26,28 +27,28 @@ def curves(home, experiment: str) -> dict[str, dict[str, list[tuple[int, float]]
 
 
 def test_trial_process_and_worker_group_give_the_same_metrics(tmp_path, shared_cluster):
-    common = ("--set", "train.epochs=3", "--set", "eval.every=1")
-    for runner in ("trial_process", "ray_train"):
-        out = run_cli(
-            "platform.sweep",
-            TINY,
-            *common,
-            "--set",
-            f"resources.runner={runner}",
-            "--set",
-            f"tracking.experiment={runner}",
-            env={"KIP_HOME": str(tmp_path / runner), **shared_cluster},
-        )
-        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    in_process, workers = (
-        curves(tmp_path / "trial_process", "trial_process"),
-        curves(tmp_path / "ray_train", "ray_train"),
+    # one sweep over both runners: one driver, job and store for the four trials
+    out = run_cli(
+        "platform.sweep",
+        TINY,
+        "--set",
+        "train.epochs=3",
+        "--set",
+        "eval.every=1",
+        "--set",
+        "search.grid={resources.runner: [trial_process, ray_train], objective.name: [ar, masked_ar]}",
+        "--set",
+        "tracking.experiment=runners",
+        env={"KIP_HOME": str(tmp_path), **shared_cluster},
     )
-    assert sorted(in_process) == ["ar", "masked_ar"]
-    for objective, histories in in_process.items():
-        assert [step for step, _ in histories["loss"]] == [1, 2, 3]
-        for key, history in histories.items():
-            other = workers[objective][key]
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    found = curves(tmp_path)
+    assert sorted(found) == [(r, o) for r in ("ray_train", "trial_process") for o in ("ar", "masked_ar")]
+    for objective in ("ar", "masked_ar"):
+        in_process, workers = found[("trial_process", objective)], found[("ray_train", objective)]
+        assert [step for step, _ in in_process["loss"]] == [1, 2, 3]
+        for key, history in in_process.items():
+            other = workers[key]
             assert [step for step, _ in history] == [step for step, _ in other], (objective, key)
             assert [value for _, value in history] == pytest.approx(
                 [value for _, value in other], rel=1e-5, abs=1e-6
