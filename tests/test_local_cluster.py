@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from platform.cluster import PREEMPTION_WATCHER
 from platform.watchdog import descendants, start_time
 from tests.conftest import REPO
 from tests.ray_head import RAY, ray_head
@@ -102,6 +103,9 @@ def test_the_local_cluster_is_loopback_only_token_protected_on_free_ports_and_en
         outside = [(pid, cmdline(pid)[:80], address, port) for pid, address, port in sockets if address not in LOOPBACK]
         assert not outside, outside
         assert not RAY_FIXED_PORTS & {port for _, _, port in sockets}, sorted(sockets)
+        # and one machine has no node to drain: its trials run Ray Train without a preemption watcher
+        trial = next(pid for pid in processes if cmdline(pid).startswith("ray::ImplicitFunc"))
+        assert f"{PREEMPTION_WATCHER}=0".encode() in Path(f"/proc/{trial}/environ").read_bytes().split(b"\0")
 
         # 2. token authentication is on: a token only this user can read, and a client
         # without it is refused (over loopback)
