@@ -32,8 +32,8 @@ from platform.trial_session import TrainWorkerSession, TrialProcessSession
 
 
 def train_loop(config: TrialConfig, session: TrainWorkerSession | TrialProcessSession | None = None) -> None:
-    """Entry point of ``TorchTrainer(train_loop_per_worker=...)`` (``session`` None: a Ray Train
-    worker) and of a trial that trains in its own process."""
+    """What a Ray Train worker runs (through ``platform.trial_config.train_on_worker``; ``session``
+    None) and what a trial that trains in its own process runs."""
     session = session or TrainWorkerSession()
     spec = config.spec
     torch.set_num_threads(spec.resources.torch_threads or max(1, int(spec.resources.cpus_per_worker)))
