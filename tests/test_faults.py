@@ -16,7 +16,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize("kill", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "sigkill"])
-def test_interrupted_sweep_resumes_every_trial_exactly_once(tmp_path, cache_dir, kill):
+def test_interrupted_sweep_resumes_every_trial_exactly_once(tmp_path, shared_cluster, kill):
+    """The interrupted driver owns its local cluster (it goes with it); the rerun resumes from the
+    sweep's storage and MLflow store, on the shared cluster: resuming needs no cluster of its own."""
     env = {**os.environ, "KIP_HOME": str(tmp_path)}
     spec = str(REPO / "tests" / "specs" / "three_seeds.yaml")
     driver = subprocess.Popen(
@@ -41,7 +43,7 @@ def test_interrupted_sweep_resumes_every_trial_exactly_once(tmp_path, cache_dir,
     else:  # no handler runs: Tune's periodic state and MLflow's partial run are all there is
         assert driver.returncode == -signal.SIGKILL
 
-    again = run_cli("platform.sweep", spec, env={"KIP_HOME": str(tmp_path)})
+    again = run_cli("platform.sweep", spec, env={"KIP_HOME": str(tmp_path), **shared_cluster})
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "resuming" in again.stdout
     client, runs = trial_runs(tmp_path, "three-seeds")
@@ -77,7 +79,7 @@ def test_failing_trial_is_recorded_and_the_others_complete(tmp_path, shared_clus
     assert "loss became nan" in failed.data.tags["error"]
 
 
-def test_killed_worker_restarts_from_the_last_checkpoint(tmp_path, cache_dir):
+def test_killed_worker_restarts_from_the_last_checkpoint(tmp_path, shared_cluster):
     marker = tmp_path / "killed.pid"
     out = run_cli(
         "platform.sweep",
@@ -88,7 +90,9 @@ def test_killed_worker_restarts_from_the_last_checkpoint(tmp_path, cache_dir):
         "train.epochs=4",
         "--set",
         "tracking.experiment=killed-worker",
-        env={"KIP_HOME": str(tmp_path), "KIP_FAULT_MARKER": str(marker)},
+        "--set",
+        f"objective.marker={marker}",
+        env={"KIP_HOME": str(tmp_path), **shared_cluster},
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert marker.exists(), "the worker was never killed"
@@ -101,7 +105,7 @@ def test_killed_worker_restarts_from_the_last_checkpoint(tmp_path, cache_dir):
 
 
 @pytest.mark.parametrize("target", ["driver", "process-group"])
-def test_ctrl_c_while_a_trial_trains_is_reported_as_an_interrupt(tmp_path, cache_dir, target):
+def test_ctrl_c_while_a_trial_trains_is_reported_as_an_interrupt(tmp_path, shared_cluster, target):
     """SIGINT mid-trial (to the driver, or to its process group as a terminal sends it): exit 130,
     the resume hint, the trial listed as interrupted and its run KILLED, the sweep run KILLED."""
     env = {**os.environ, "KIP_HOME": str(tmp_path)}
@@ -145,7 +149,8 @@ def test_ctrl_c_while_a_trial_trains_is_reported_as_an_interrupt(tmp_path, cache
         trial.data.tags,
     )
     if target == "process-group":  # and the rerun resumes and finishes it
-        again = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
+        rerun_env = {**env, **shared_cluster}  # resuming needs no cluster of its own
+        again = subprocess.run(args, cwd=REPO, env=rerun_env, capture_output=True, text=True, timeout=400)
         assert again.returncode == 0 and "resuming" in again.stdout, again.stdout[-3000:] + again.stderr[-2000:]
         _, finished = trial_runs(tmp_path, "ctrl-c")
         assert len(finished) == 1 and finished[0].info.status == "FINISHED"

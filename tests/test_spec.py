@@ -86,7 +86,9 @@ def test_dry_run_lists_trials():
     assert "6 trial(s)" in out.stdout and "masked_ar" in out.stdout
 
 
-def test_a_wrong_model_path_is_refused_before_any_work(tmp_path):
+def test_a_wrong_model_path_is_refused_before_any_work(tmp_path, shared_cluster):
+    """Refused by the run itself, not only by the dry run; on the shared cluster, as the refusal
+    comes before the driver needs one (a sweep's own cluster would start beside the checks)."""
     from transformers import LlamaConfig
 
     spec = tmp_path / "hf.yaml"
@@ -94,11 +96,12 @@ def test_a_wrong_model_path_is_refused_before_any_work(tmp_path):
         f"base: {REPO / 'tests' / 'specs' / 'tiny.yaml'}\nmodel: {{source: huggingface, path: {tmp_path / 'empty'}}}\n"
     )
     (tmp_path / "empty").mkdir()
-    out = run_cli("platform.sweep", str(spec), env={"KIP_HOME": str(tmp_path / "home")})
+    env = {"KIP_HOME": str(tmp_path / "home"), **shared_cluster}
+    out = run_cli("platform.sweep", str(spec), env=env)
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]
     assert f"model.path ({tmp_path / 'empty'}): cannot load the model's config" in out.stderr
     LlamaConfig(
         vocab_size=10, hidden_size=8, intermediate_size=8, num_hidden_layers=1, num_attention_heads=1
     ).save_pretrained(tmp_path / "empty")
-    out = run_cli("platform.sweep", str(spec), env={"KIP_HOME": str(tmp_path / "home")})
+    out = run_cli("platform.sweep", str(spec), env=env)
     assert out.returncode == 2 and "cannot load tokenizer" in out.stderr, out.stderr[-2000:]

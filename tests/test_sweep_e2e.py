@@ -107,9 +107,9 @@ def test_dry_run_prints_the_id_the_run_uses(sweep_run):
     assert dry.returncode == 0 and dry.stdout.startswith(f"sweep {ran}:"), (ran, dry.stdout[:200])
 
 
-def test_rerun_resumes_without_new_runs(sweep_run):
+def test_rerun_resumes_without_new_runs(sweep_run, shared_cluster):
     home, env, _ = sweep_run
-    again = run_cli("platform.sweep", SPEC, env=env)
+    again = run_cli("platform.sweep", SPEC, env={**env, **shared_cluster})  # resuming needs no cluster of its own
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resuming" in again.stdout
     client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")

@@ -55,7 +55,7 @@ def test_trial_process_and_worker_group_give_the_same_metrics(tmp_path, shared_c
             ), (objective, key)
 
 
-def test_a_reused_trial_process_releases_the_previous_trials_model(tmp_path, cache_dir):
+def test_a_reused_trial_process_releases_the_previous_trials_model(tmp_path, shared_cluster):
     probe = tmp_path / "pids.txt"
     out = run_cli(
         "platform.sweep",
@@ -66,7 +66,9 @@ def test_a_reused_trial_process_releases_the_previous_trials_model(tmp_path, cac
         "search.max_concurrent=1",
         "--set",
         "tracking.experiment=reuse",
-        env={"KIP_HOME": str(tmp_path), "KIP_PROBE_FILE": str(probe)},
+        "--set",
+        f"objective.probe_file={probe}",
+        env={"KIP_HOME": str(tmp_path), **shared_cluster},
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     pids = probe.read_text().split()

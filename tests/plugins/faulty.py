@@ -7,7 +7,7 @@ import signal
 
 import torch
 
-from objectives.ar import AR
+from objectives.ar import AR, AROptions
 
 
 class NaNLossAR(AR):
@@ -17,19 +17,25 @@ class NaNLossAR(AR):
         return super().loss(logits, labels, weights) * float("nan")
 
 
-class KilledOnceAR(AR):
-    """``ar`` whose training worker SIGKILLs itself once, mid-epoch, at its 5th step.
+class MarkerOptions(AROptions):
+    marker: str  # written when the process kills itself: the restarted attempt sees it and trains on
 
-    The marker file (``KIP_FAULT_MARKER``) makes it happen on the first attempt only, so the
-    restarted worker group must resume from the last checkpoint and finish the trial.
+
+class KilledOnceAR(AR):
+    """``ar`` whose training process SIGKILLs itself once, mid-epoch, at its 5th step.
+
+    The ``marker`` file makes it happen on the first attempt only, so the restarted trial must
+    resume from the last checkpoint and finish. An option, not an environment variable: trials
+    get their cluster's environment, not the driver's.
     """
 
+    Options = MarkerOptions
     steps = 0
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         KilledOnceAR.steps += 1
-        marker = os.environ.get("KIP_FAULT_MARKER")
-        if marker and KilledOnceAR.steps == 5 and not os.path.exists(marker):
+        marker = self.options.marker
+        if KilledOnceAR.steps == 5 and not os.path.exists(marker):
             with open(marker, "w") as file:
                 file.write(str(os.getpid()))
             os.kill(os.getpid(), signal.SIGKILL)

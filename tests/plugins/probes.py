@@ -9,7 +9,11 @@ import weakref
 
 import torch
 
-from objectives.ar import AR
+from objectives.ar import AR, AROptions
+
+
+class ProbeOptions(AROptions):
+    probe_file: str  # where each trial appends its process id
 
 
 class ReleaseCheckingAR(AR):
@@ -18,9 +22,11 @@ class ReleaseCheckingAR(AR):
     Tune reuses a trial's process for the next trial: a model (or its optimizer, or GPU
     memory) kept alive by the previous trial would accumulate until the process runs out of
     memory. Each trial's model is remembered weakly; each process's trials append their pid to
-    ``KIP_PROBE_FILE``, so the test sees that trials really shared a process.
+    the ``probe_file`` option, so the test sees that trials really shared a process. An option,
+    not an environment variable: trials get their cluster's environment, not the driver's.
     """
 
+    Options = ProbeOptions
     models: list[weakref.ref] = []
 
     def generate(self, model: torch.nn.Module, questions: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
@@ -30,7 +36,7 @@ class ReleaseCheckingAR(AR):
             if alive:
                 raise RuntimeError(f"{alive} model(s) of earlier trials still alive in process {os.getpid()}")
             ReleaseCheckingAR.models.append(weakref.ref(model))
-            with open(os.environ["KIP_PROBE_FILE"], "a", encoding="utf-8") as file:
+            with open(self.options.probe_file, "a", encoding="utf-8") as file:
                 file.write(f"{os.getpid()}\n")
         return super().generate(model, questions, max_new_tokens, batch_size)
 
