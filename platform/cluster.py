@@ -148,6 +148,25 @@ def leave_joined_cluster() -> None:
         ray.shutdown()
 
 
+def one_machine_settings() -> dict[str, str]:
+    """Ray's settings for a cluster on one machine, as environment variables for its processes:
+    a sweep's local cluster takes each unless the user set it, and the tests' shared head too."""
+    return {
+        # Each trial starts several processes (trial, controller, worker, stream): the raylet's
+        # default limit of one starting worker per CPU made it warn "8, 10, 12 PYTHON worker
+        # processes have been started" on every 2-core sweep, and start them one CPU's worth at a time.
+        "RAY_worker_maximum_startup_concurrency": str(max(16, os.cpu_count() or 1)),
+        # The raylet waits for its dashboard agent (a Python process) to write its port, then aborts
+        # ("Timed out waiting for file .../metrics_agent_port_*"): on 2 cores busy with another
+        # sweep's training that took over 16 s and failed the sweep before its first trial. Ray's own
+        # wait for the raylet is 30 s: give the agent up to that.
+        "RAY_agent_register_timeout_ms": "30000",
+        # One machine has no node to drain: Ray Train's preemption watcher (an actor per multi-worker
+        # trial, polling the drain state every 5 s) would cost each such trial a process start
+        PREEMPTION_WATCHER: "0",
+    }
+
+
 def _local_cluster_settings() -> None:
     """Loopback, a token, free ports: set before the local cluster's processes start (they,
     and the workers they start, inherit the environment)."""
@@ -157,18 +176,8 @@ def _local_cluster_settings() -> None:
     ray_constants.ENABLE_RAY_CLUSTER = os.environ[LOOPBACK_ONLY] not in ("0", "false", "False")
     for variable in ("AUTOSCALER_METRIC_PORT", "DASHBOARD_METRIC_PORT"):
         os.environ.setdefault(variable, "0")  # 0: the OS picks a free port (defaults 44217, 44227)
-    # Each trial starts several processes (trial, controller, worker, stream): the raylet's
-    # default limit of one starting worker per CPU made it warn "8, 10, 12 PYTHON worker
-    # processes have been started" on every 2-core sweep, and start them one CPU's worth at a time.
-    os.environ.setdefault("RAY_worker_maximum_startup_concurrency", str(max(16, os.cpu_count() or 1)))
-    # The raylet waits for its dashboard agent (a Python process) to write its port, then aborts
-    # ("Timed out waiting for file .../metrics_agent_port_*"): on 2 cores busy with another
-    # sweep's training that took over 16 s and failed the sweep before its first trial. Ray's own
-    # wait for the raylet is 30 s: give the agent up to that.
-    os.environ.setdefault("RAY_agent_register_timeout_ms", "30000")
-    # One machine has no node to drain: Ray Train's preemption watcher (an actor per multi-worker
-    # trial, polling the drain state every 5 s) would cost each such trial a process start
-    os.environ.setdefault(PREEMPTION_WATCHER, "0")
+    for variable, value in one_machine_settings().items():
+        os.environ.setdefault(variable, value)
     if os.environ.get("RAY_AUTH_MODE", "token") != "disabled":
         ensure_token()  # ray.init then turns token mode on itself (it must: its config is cached)
     _free_dashboard_agent_port()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from platform.cluster import PREEMPTION_WATCHER
+from platform.cluster import one_machine_settings
 from tests.ray_head import ray_head
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,12 +49,7 @@ def shared_cluster(cache_dir) -> Iterator[dict[str, str]]:
     (this process's, with ``KIP_CACHE_DIR``), as they get a cluster's and not the submitting
     shell's.
     """
-    settings = {
-        "RAY_worker_maximum_startup_concurrency": "16",
-        "RAY_agent_register_timeout_ms": "30000",
-        PREEMPTION_WATCHER: "0",  # one machine, as a sweep's own local cluster (platform/cluster.py)
-    }
-    with ray_head({**os.environ, **settings}, cpus=os.cpu_count() or 2) as head:
+    with ray_head({**os.environ, **one_machine_settings()}, cpus=os.cpu_count() or 2) as head:
         yield {"RAY_ADDRESS": head.gcs_address}
 
 
