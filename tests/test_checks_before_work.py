@@ -166,8 +166,15 @@ def test_the_model_path_is_checked_before_the_disk_space_its_name_suggests(tmp_p
 
 
 def test_a_hub_id_not_in_the_local_cache_is_refused_offline(tmp_path, monkeypatch):
+    """Offline as a user sets it, in the environment, and in huggingface_hub's constants too:
+    they are read once, at its first import, which an earlier test of this process may have
+    done. Without them the check waited on the network (24 s in the suite, 3 s alone)."""
+    from huggingface_hub import constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
     refused(
         [spec_file(tmp_path, "model: {source: huggingface, path: example-org/not-cached-model}\n")],
         "model.path (example-org/not-cached-model): cannot load the model's config",
