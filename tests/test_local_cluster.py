@@ -102,7 +102,8 @@ def test_the_local_cluster_is_loopback_only_token_protected_on_free_ports_and_en
         assert any("gcs_server" in cmdline(pid) for pid, _, _ in sockets), sockets
         outside = [(pid, cmdline(pid)[:80], address, port) for pid, address, port in sockets if address not in LOOPBACK]
         assert not outside, outside
-        assert not RAY_FIXED_PORTS & {port for _, _, port in sockets}, sorted(sockets)
+        fixed = [(pid, cmdline(pid)[:80], port) for pid, _, port in sockets if port in RAY_FIXED_PORTS]
+        assert not fixed, fixed
         # and one machine has no node to drain: its trials run Ray Train without a preemption watcher
         trial = next(pid for pid in processes if cmdline(pid).startswith("ray::ImplicitFunc"))
         assert f"{PREEMPTION_WATCHER}=0".encode() in Path(f"/proc/{trial}/environ").read_bytes().split(b"\0")
