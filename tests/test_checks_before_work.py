@@ -122,11 +122,13 @@ def test_spec_only_needs_dry_run():
 # --- checks that used to run late -------------------------------------------------------
 
 
-def test_a_trial_the_cluster_cannot_place_is_refused_before_the_base_model(tmp_path):
-    """The capacity check runs before the base model build (not after it, minutes later)."""
+def test_a_trial_the_cluster_cannot_place_is_refused_before_the_base_model(tmp_path, shared_cluster):
+    """The capacity check runs before the base model build (not after it, minutes later): by
+    the run on a cluster it joins, and by the dry run on the local cluster it would start."""
     spec = spec_file(tmp_path, "resources: {cpus_per_worker: 64}\n")
     cache = tmp_path / "cache"
-    out = run_cli("platform.sweep", spec, env={"KIP_HOME": str(tmp_path), "KIP_CACHE_DIR": str(cache)}, timeout=120)
+    env = {"KIP_HOME": str(tmp_path), "KIP_CACHE_DIR": str(cache), **shared_cluster}
+    out = run_cli("platform.sweep", spec, env=env, timeout=120)
     assert out.returncode == 2, out.stdout + out.stderr
     assert "resources: a trial needs 64 CPU (1 workers x 64) but the Ray cluster has" in out.stderr
     assert "[base]" not in out.stdout and not any(cache.glob("**/config.json")), out.stdout

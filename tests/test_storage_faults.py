@@ -82,9 +82,10 @@ def test_damaged_tune_state_is_refused_with_the_way_out(tmp_path):
 
 
 @pytest.mark.integration
-def test_read_only_storage_fails_before_any_work(tmpfs, tmp_path):
+def test_read_only_storage_fails_before_any_work(tmpfs, tmp_path, shared_cluster):
     storage = tmpfs("ro,size=1m")
-    out = run_cli("platform.sweep", str(TINY), "--storage", str(storage), env={"KIP_HOME": str(tmp_path / "home")})
+    env = {"KIP_HOME": str(tmp_path / "home"), **shared_cluster}  # refused before it needs a cluster
+    out = run_cli("platform.sweep", str(TINY), "--storage", str(storage), env=env)
     assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-2000:]
     assert "Read-only file system" in out.stderr and "Traceback" not in out.stderr
     assert "[sweep]" not in out.stdout  # refused before the base model, a trial or MLflow
