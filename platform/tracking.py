@@ -17,12 +17,14 @@ import fcntl
 import json
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import yaml
 
@@ -412,7 +414,9 @@ def _experiment_id(uri: str, name: str) -> str:
         return found.experiment_id
     try:
         # a model-training experiment: the UI opens on its runs, not on the GenAI traces overview
-        return mlflow_client.create_experiment(name, tags={EXPERIMENT_KIND_TAG: "custom_model_development"})
+        return mlflow_client.create_experiment(
+            name, artifact_location=artifact_location(uri, name), tags={EXPERIMENT_KIND_TAG: "custom_model_development"}
+        )
     except Exception:  # another driver created it a moment ago (a server store): use theirs
         found = mlflow_client.get_experiment_by_name(name)
         if found is None:
@@ -421,6 +425,25 @@ def _experiment_id(uri: str, name: str) -> str:
 
 
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+
+
+def artifact_location(uri: str, experiment: str) -> str | None:
+    """Where a new experiment of a sqlite store keeps its artifacts: a folder beside the database.
+
+    MLflow's own default is ``./mlruns`` of whichever process creates the experiment. A driver
+    submitted with ``ray job submit --working-dir`` runs in Ray's unpacked copy of the checkout,
+    which Ray deletes once no job uses it: the results tables, predictions and reports would
+    go with it while the database that points at them stays. Run ids are unique, so experiments
+    whose names map to the same folder never share a run's files. Other stores decide for
+    themselves (a file store keeps artifacts inside itself, a server has its artifact root).
+    """
+    if not uri.startswith("sqlite:///"):
+        return None
+    folder = re.sub(r"[^A-Za-z0-9._-]+", "_", experiment).strip("._") or "experiment"
+    database = Path(unquote(uri.removeprefix("sqlite:///")))
+    if not database.is_absolute():  # only ``tracking_uri``'s absolute paths have a fixed folder
+        return None
+    return (database.parent / "mlruns" / folder).as_uri()
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:

@@ -79,6 +79,8 @@ def test_ray_job_submit_runs_a_sweep_and_a_bare_submission_resumes_it(tmp_path, 
         state = job_home / "knowledge-injection-platform"
         assert (state / "mlflow.db").exists()
         assert list((state / "results").glob("tiny-test-*/results.md"))
+        # and so do the MLflow runs' files: the driver's working directory is Ray's copy
+        assert list((state / "mlruns").glob("*/*/artifacts/sweep_spec.yaml"))
         # a bare submission (no --working-dir: the entrypoint runs in the checkout) finds the
         # same store and resumes the same sweep instead of starting it again in the checkout
         bare = submit()

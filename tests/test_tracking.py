@@ -168,3 +168,19 @@ def test_browse_hint_is_runnable_as_printed():
     assert (command.endswith("mlflow") and Path(command).exists()) or "python" in Path(command).name
     hidden = browse_hint("postgresql://kip:s3cret@db/mlflow")
     assert "s3cret" not in hidden and '"$MLFLOW_TRACKING_URI"' in hidden
+
+
+def test_a_sqlite_store_keeps_artifacts_beside_its_database_whatever_the_working_directory(tmp_path, monkeypatch):
+    """MLflow would put them in ``./mlruns`` of the process that creates the experiment: for a
+    submitted job that is Ray's temporary copy of the checkout, deleted after the job."""
+    elsewhere = tmp_path / "ray-working-dir"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    store = tracking.Tracking(tracking.tracking_uri(f"sqlite:///{tmp_path / 'state' / 'mlflow.db'}"))
+    experiment = store.check_reachable("lr sweep/2")
+    parent = store.start_sweep_run(experiment, "sw", "sw", {"a": 1})  # logs sweep_spec.yaml
+    assert list((tmp_path / "state" / "mlruns" / "lr_sweep_2").glob(f"{parent}/artifacts/sweep_spec.yaml"))
+    assert not list(elsewhere.iterdir())
+    # a file store keeps its artifacts inside itself, a server has its own root: MLflow decides
+    assert tracking.artifact_location(f"file://{tmp_path}/runs", "x") is None
+    assert tracking.artifact_location("http://127.0.0.1:5000", "x") is None
