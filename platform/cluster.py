@@ -13,7 +13,8 @@ killed driver by a minute. So the local cluster is started:
 - with Ray's token authentication on, unless the user turned it off (``RAY_AUTH_MODE=disabled``):
   the token lives in ``~/.ray/auth_token`` (created 0600 if missing), and a client without it
   is refused even over loopback;
-- on free ports: the dashboard agent's and the metrics servers' ports are picked by the OS;
+- on free ports: the dashboard agent's and its metrics server's ports are picked by the OS
+  (the autoscaler's metrics server, on 44217, is not started: one machine has nothing to scale);
 - with a watchdog: a small process outside the driver's process group that, when the driver
   is gone (its pipe closes, even after SIGKILL), ends every process the driver started;
 - in the background (``LocalClusterStart``), while the driver's checks run: starting it takes
@@ -174,13 +175,12 @@ def _local_cluster_settings() -> None:
 
     os.environ.setdefault(LOOPBACK_ONLY, "0")
     ray_constants.ENABLE_RAY_CLUSTER = os.environ[LOOPBACK_ONLY] not in ("0", "false", "False")
-    for variable in ("AUTOSCALER_METRIC_PORT", "DASHBOARD_METRIC_PORT"):
-        os.environ.setdefault(variable, "0")  # 0: the OS picks a free port (defaults 44217, 44227)
+    os.environ.setdefault("DASHBOARD_METRIC_PORT", "0")  # 0: the OS picks a free port (default 44227)
     for variable, value in one_machine_settings().items():
         os.environ.setdefault(variable, value)
     if os.environ.get("RAY_AUTH_MODE", "token") != "disabled":
         ensure_token()  # ray.init then turns token mode on itself (it must: its config is cached)
-    _free_dashboard_agent_port()
+    _local_ray_params()
 
 
 def ensure_token() -> Path | None:
@@ -200,23 +200,35 @@ def ensure_token() -> Path | None:
     return path
 
 
-def _free_dashboard_agent_port() -> None:
-    """Ray 2.60's ``ray.init`` has no option for the dashboard agent's port (fixed 52365, where a
-    ``ray start --head`` on the same machine wants its job agent): 0 asks the OS for a free one.
-    ``RayParams`` is Ray's private parameter object; ``tests/test_local_cluster.py`` fails if
-    this stops taking effect."""
+def _local_ray_params() -> None:
+    """What Ray 2.60's ``ray.init`` has no option for, set on its private ``RayParams`` (the
+    parameters of the node it starts); ``tests/test_local_cluster.py`` fails if this stops taking
+    effect:
+
+    - the dashboard agent's port, fixed at 52365, where a ``ray start --head`` on the same
+      machine wants its job agent: 0 asks the OS for a free one;
+    - no log monitor: it tails every worker's log files to publish their lines to drivers, and
+      this driver takes none (``log_to_driver=False``; a trial's errors reach it through Tune);
+    - no autoscaler monitor: one machine has nothing to scale, and a trial larger than the
+      machine is refused before the sweep starts (``platform.capacity``).
+
+    The two monitors are Python processes that cost about 1 CPU-second at start, while the driver's
+    checks and the first trial's imports want both cores, and poll every few seconds after.
+    """
     from ray._private import parameter
 
     original = parameter.RayParams.__init__
-    if getattr(original, "free_agent_port", False):
+    if getattr(original, "local_cluster", False):
         return
 
     @functools.wraps(original)
     def init(self, *args, **kwargs):
         kwargs.setdefault("dashboard_agent_listen_port", 0)
+        kwargs.setdefault("include_log_monitor", False)
+        kwargs.setdefault("no_monitor", True)
         original(self, *args, **kwargs)
 
-    init.free_agent_port = True
+    init.local_cluster = True
     parameter.RayParams.__init__ = init
 
 

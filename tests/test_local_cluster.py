@@ -104,6 +104,9 @@ def test_the_local_cluster_is_loopback_only_token_protected_on_free_ports_and_en
         assert not outside, outside
         fixed = [(pid, cmdline(pid)[:80], port) for pid, _, port in sockets if port in RAY_FIXED_PORTS]
         assert not fixed, fixed
+        # nor runs what one machine and a driver without worker logs have no use for
+        monitors = [cmdline(pid)[:120] for pid in processes if "monitor.py" in cmdline(pid)]
+        assert not monitors, monitors
         # and one machine has no node to drain: its trials run Ray Train without a preemption watcher
         trial = next(pid for pid in processes if cmdline(pid).startswith("ray::ImplicitFunc"))
         assert f"{PREEMPTION_WATCHER}=0".encode() in Path(f"/proc/{trial}/environ").read_bytes().split(b"\0")
