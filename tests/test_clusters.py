@@ -205,6 +205,16 @@ def test_mlflow_is_never_bound_to_all_interfaces(path):
     assert "0.0.0.0" not in definition, f"{path.name} opens something on every interface"
 
 
+@pytest.mark.parametrize("path", sorted(LAUNCHERS), ids=lambda p: p.name)
+def test_the_mlflow_server_a_launcher_starts_runs_no_job_runner(path):
+    """MLflow's job runner starts eight Huey consumers for its GenAI jobs, a few CPU-seconds each
+    at every server start, which the platform never uses."""
+    servers = [c for c in launcher_commands(load(path)) if re.search(r"\bmlflow\s+server\b", c)]
+    assert servers, f"{path.name} starts no mlflow server"
+    for command in servers:
+        assert re.search(r"MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false\s+nohup\s+\S*mlflow\s+server", command), command
+
+
 def test_local_script_is_valid_bash():
     if not LOCAL_SCRIPT.exists():
         pytest.skip("no clusters/local.sh")
