@@ -431,9 +431,10 @@ def artifact_location(uri: str, experiment: str) -> str | None:
     """Where a new experiment of a sqlite store keeps its artifacts: a folder beside the database.
 
     MLflow's own default is ``./mlruns`` of whichever process creates the experiment. A driver
-    submitted with ``ray job submit --working-dir`` runs in Ray's unpacked copy of the checkout,
-    which Ray deletes once no job uses it: the results tables, predictions and reports would
-    go with it while the database that points at them stays. Run ids are unique, so experiments
+    submitted with ``ray job submit --working-dir`` runs in Ray's unpacked copy of the checkout
+    under the session's temporary directory, which Ray garbage-collects once no job uses it: the
+    results tables, predictions and reports would go with it while the database that points at
+    them stays. Run ids are unique, so experiments
     whose names map to the same folder never share a run's files. Other stores decide for
     themselves (a file store keeps artifacts inside itself, a server has its artifact root).
     """
