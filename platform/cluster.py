@@ -78,9 +78,14 @@ def init_ray(address: str | None) -> None:
     # Tune also snapshots whenever a trial has saved num_to_keep checkpoints, and warns when that
     # happens often: with seconds-long trials it does, and the snapshots are what resuming needs
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    kwargs: dict[str, Any] = {"runtime_env": runtime_env(), "logging_level": "WARNING", "log_to_driver": False}
-    address = address or os.environ.get("RAY_ADDRESS")
     from platform import logs
+
+    kwargs: dict[str, Any] = {
+        "runtime_env": runtime_env(),
+        "logging_level": "WARNING",
+        "log_to_driver": logs.worker_logs_shown(),
+    }
+    address = address or os.environ.get("RAY_ADDRESS")
 
     if address:
         ray.init(address=address, **kwargs)
@@ -207,8 +212,8 @@ def _local_ray_params() -> None:
 
     - the dashboard agent's port, fixed at 52365, where a ``ray start --head`` on the same
       machine wants its job agent: 0 asks the OS for a free one;
-    - no log monitor: it tails every worker's log files to publish their lines to drivers, and
-      this driver takes none (``log_to_driver=False``; a trial's errors reach it through Tune);
+    - no log monitor unless ``--verbose``: it tails every worker's log files to publish their
+      lines to drivers, and a quiet driver takes none (a trial's errors reach it through Tune);
     - no autoscaler monitor: one machine has nothing to scale, and a trial larger than the
       machine is refused before the sweep starts (``platform.capacity``).
 
@@ -217,6 +222,8 @@ def _local_ray_params() -> None:
     """
     from ray._private import parameter
 
+    from platform import logs
+
     original = parameter.RayParams.__init__
     if getattr(original, "local_cluster", False):
         return
@@ -224,7 +231,7 @@ def _local_ray_params() -> None:
     @functools.wraps(original)
     def init(self, *args, **kwargs):
         kwargs.setdefault("dashboard_agent_listen_port", 0)
-        kwargs.setdefault("include_log_monitor", False)
+        kwargs.setdefault("include_log_monitor", logs.worker_logs_shown())
         kwargs.setdefault("no_monitor", True)
         original(self, *args, **kwargs)
 

@@ -36,12 +36,13 @@ REPORTED_BY_THE_PLATFORM = {
 """Third-party messages (logger: message prefix) hidden in a quiet log: the platform says them itself."""
 
 _quiet = False
+_verbose = False
 
 
 def configure(verbose: bool) -> None:
     """Before Ray, MLflow or Tune are used: quiet unless ``verbose``."""
-    global _quiet
-    _quiet = not verbose
+    global _quiet, _verbose
+    _quiet, _verbose = not verbose, verbose
     if verbose:
         return
     # Tune's reporter of Ray 2.x prints its box and TensorBoard hint at any verbosity; the
@@ -55,6 +56,12 @@ def configure(verbose: bool) -> None:
     for name, prefix in REPORTED_BY_THE_PLATFORM.items():
         logging.getLogger(name).addFilter(lambda record, prefix=prefix: not record.getMessage().startswith(prefix))
     reapply()
+
+
+def worker_logs_shown() -> bool:
+    """Whether the driver prints what trial processes and workers log (``--verbose`` only: the
+    quiet log is the platform's own lines; a trial's error reaches it through Tune either way)."""
+    return _verbose
 
 
 def reapply() -> None:

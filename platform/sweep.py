@@ -53,7 +53,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec field by dotted path"
     )
     parser.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or a local cluster)")
-    parser.add_argument("--verbose", action="store_true", help="show Ray's, Tune's and MLflow's own log lines too")
+    parser.add_argument(
+        "--verbose", action="store_true", help="show Ray's, Tune's and MLflow's own log lines too, and the trials' logs"
+    )
     parser.add_argument(
         "--storage",
         default=None,

@@ -41,6 +41,18 @@ def test_sweep_completes_and_prints_the_table(sweep_run):
     assert objectives == ["ar", "masked_ar"]
     assert "mlflow ui --backend-store-uri sqlite:///" in out.stdout
     assert list((home / "results").glob("tiny-test-*/results.csv"))
+    # the quiet log: nothing of what the trial processes log (MLflow's, transformers' lines)
+    assert "pid=" not in out.stdout + out.stderr, out.stdout[-3000:]
+
+
+def test_verbose_shows_what_the_trial_processes_log(tmp_path, cache_dir):
+    """``--verbose`` on a sweep's own cluster: Ray forwards the trial process's log lines (its log
+    monitor, which a quiet sweep does not start), as it does on a cluster the sweep joins."""
+    one_trial = ["--set", "train.epochs=1", "--set", "search.grid={objective.name: [ar]}"]
+    out = run_cli("platform.sweep", SPEC, "--verbose", *one_trial, env={"KIP_HOME": str(tmp_path)})
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    trial_lines = [line for line in (out.stdout + out.stderr).splitlines() if "(run_trial pid=" in line]
+    assert any("system metrics" in line for line in trial_lines), (out.stdout + out.stderr)[-3000:]
 
 
 def test_mlflow_has_parent_and_child_runs_with_histories(sweep_run):
