@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
 
     tracking = plan.tracking
     experiment_id = tracking.check_reachable(spec.tracking.experiment)
+    at_risk = tracking.artifacts_at_risk(experiment_id)
+    if at_risk:
+        print(f"[sweep] note: {at_risk}", flush=True)
     model_dirs = resolve_models(plan.stages, plan.pretrained)
     identifier = sweep_id(spec, model_dirs)
     documents = sum(len(c.documents) for c in plan.corpora.values())

@@ -163,6 +163,18 @@ class Tracking:
     def check_reachable(self, experiment: str) -> str:
         return check_reachable(self.uri, experiment)
 
+    def artifacts_at_risk(self, experiment_id: str) -> str | None:
+        """Why the experiment's runs may lose their files, if they may: an experiment created
+        before ``artifact_location`` existed, by a driver that ran in Ray's copy of the checkout."""
+        experiment = self.client().get_experiment(experiment_id)
+        location = experiment.artifact_location or ""
+        if "/runtime_resources/working_dir_files/" not in location:
+            return None
+        return (
+            f"experiment {experiment.name!r} keeps its runs' files (tables, predictions, reports) in {location}, "
+            "a copy of the checkout that Ray deletes; a new tracking.experiment keeps them beside the MLflow store"
+        )
+
     def find_run(self, experiment_id: str, tag: str, value: str, kind: str | None = None) -> str | None:
         """The active run whose ``tag`` is ``value`` (and whose ``kind`` tag is ``kind``, if given)."""
         query = f"tags.{tag} = '{value}'" + (f" and tags.kind = '{kind}'" if kind else "")

@@ -184,3 +184,17 @@ def test_a_sqlite_store_keeps_artifacts_beside_its_database_whatever_the_working
     # a file store keeps its artifacts inside itself, a server has its own root: MLflow decides
     assert tracking.artifact_location(f"file://{tmp_path}/runs", "x") is None
     assert tracking.artifact_location("http://127.0.0.1:5000", "x") is None
+
+
+def test_an_experiment_whose_files_live_in_rays_copy_of_the_checkout_is_pointed_out(tmp_path):
+    """Created by an earlier version from a submitted job: its runs' files go where Ray deletes them."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = tracking.Tracking(uri)
+    kept = store.check_reachable("kept")
+    copy = tmp_path / "ray" / "session_1" / "runtime_resources" / "working_dir_files" / "_ray_pkg_0a1b" / "mlruns"
+    at_risk = MlflowClient(uri).create_experiment("old", artifact_location=f"{copy.as_uri()}/1")
+    assert store.artifacts_at_risk(kept) is None
+    note = store.artifacts_at_risk(at_risk)
+    assert note.startswith("experiment 'old' ") and str(copy) in note and "tracking.experiment" in note
