@@ -49,7 +49,10 @@ def test_verbose_shows_what_the_trial_processes_log(tmp_path, cache_dir):
     """``--verbose`` on a sweep's own cluster: Ray forwards the trial process's log lines (its log
     monitor, which a quiet sweep does not start), as it does on a cluster the sweep joins."""
     one_trial = ["--set", "train.epochs=1", "--set", "search.grid={objective.name: [ar]}"]
-    out = run_cli("platform.sweep", SPEC, "--verbose", *one_trial, env={"KIP_HOME": str(tmp_path)})
+    # MLflow's INFO level, as in a user's shell: an earlier test of this process may have set
+    # the quiet one in its environment; the trial logs "Started monitoring system metrics" then
+    env = {"KIP_HOME": str(tmp_path), "MLFLOW_LOGGING_LEVEL": "INFO"}
+    out = run_cli("platform.sweep", SPEC, "--verbose", *one_trial, env=env)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     trial_lines = [line for line in (out.stdout + out.stderr).splitlines() if "(run_trial pid=" in line]
     assert any("system metrics" in line for line in trial_lines), (out.stdout + out.stderr)[-3000:]
