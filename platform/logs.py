@@ -35,14 +35,14 @@ REPORTED_BY_THE_PLATFORM = {
 }
 """Third-party messages (logger: message prefix) hidden in a quiet log: the platform says them itself."""
 
-_quiet = False
-_verbose = False
+_verbose: bool | None = None
+"""``--verbose`` as ``configure`` was given it; None: never configured (a library use, a test)."""
 
 
 def configure(verbose: bool) -> None:
     """Before Ray, MLflow or Tune are used: quiet unless ``verbose``."""
-    global _quiet, _verbose
-    _quiet, _verbose = not verbose, verbose
+    global _verbose
+    _verbose = verbose
     if verbose:
         return
     # Tune's reporter of Ray 2.x prints its box and TensorBoard hint at any verbosity; the
@@ -61,12 +61,12 @@ def configure(verbose: bool) -> None:
 def worker_logs_shown() -> bool:
     """Whether the driver prints what trial processes and workers log (``--verbose`` only: the
     quiet log is the platform's own lines; a trial's error reaches it through Tune either way)."""
-    return _verbose
+    return bool(_verbose)
 
 
 def reapply() -> None:
     """The quiet levels again, after a library reconfigured logging (``ray.init`` does)."""
-    if _quiet:
+    if _verbose is False:
         for name, level in CHATTY_LOGGERS.items():
             logging.getLogger(name).setLevel(level)
 

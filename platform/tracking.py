@@ -165,7 +165,10 @@ class Tracking:
 
     def artifacts_at_risk(self, experiment_id: str) -> str | None:
         """Why the experiment's runs may lose their files, if they may: an experiment created
-        before ``artifact_location`` existed, by a driver that ran in Ray's copy of the checkout."""
+        before ``artifact_location`` existed, by a driver that ran in Ray's copy of the checkout.
+        Only a sqlite store took its folder from the driver: other stores are not asked."""
+        if not self.uri.startswith("sqlite:///"):
+            return None
         experiment = self.client().get_experiment(experiment_id)
         location = experiment.artifact_location or ""
         if "/runtime_resources/working_dir_files/" not in location:
@@ -446,9 +449,9 @@ def artifact_location(uri: str, experiment: str) -> str | None:
     submitted with ``ray job submit --working-dir`` runs in Ray's unpacked copy of the checkout
     under the session's temporary directory, which Ray garbage-collects once no job uses it: the
     results tables, predictions and reports would go with it while the database that points at
-    them stays. Run ids are unique, so experiments
-    whose names map to the same folder never share a run's files. Other stores decide for
-    themselves (a file store keeps artifacts inside itself, a server has its artifact root).
+    them stays. Run ids are unique, so experiments whose names map to the same folder never
+    share a run's files. Other stores decide for themselves (a file store keeps artifacts inside
+    itself, a server has its artifact root).
     """
     if not uri.startswith("sqlite:///"):
         return None
