@@ -1,13 +1,15 @@
 """MLflow: one parent run per sweep, one child run per trial, metrics per evaluated epoch.
 
-Why the trial creates its run and the rank-0 worker logs into it by id: the run exists (and
+Why the trial creates its run and its rank 0 logs into it by id (both through their
+``platform.run_writer`` process, on the trial's machine): the run exists (and
 is marked FINISHED or FAILED) whatever happens inside Ray Train, and metrics reach the store
 as each epoch is evaluated, so a crash loses nothing already measured. Runs carry a
 ``trial_key`` tag: a resumed sweep finds and reuses a trial's run instead of duplicating it.
 
-Every process that talks to the store (the driver, each trial, the rank-0 worker) holds a
-``Tracking``: the store's URI and how long its calls wait out an outage, built once from the
-spec and handed along, so no process configures a module-level setting of its own.
+Every process that talks to the store (the driver, and each trial's writer process:
+``platform.run_writer``) holds a ``Tracking``: the store's URI and how long its calls wait out
+an outage, built once from the spec and handed along, so no process configures a
+module-level setting of its own.
 """
 
 from __future__ import annotations
@@ -293,7 +295,7 @@ class Tracking:
         client.set_terminated(run_id, status=status)
 
     def trial_logger(self, run_id: str) -> TrialLogger:
-        """What the rank-0 worker logs a trial's epochs with (``TrialLogger``)."""
+        """What a trial's writer process logs its epochs with (``TrialLogger``)."""
         return TrialLogger(self, run_id)
 
     def close_interrupted_trials(self, experiment_id: str, parent_id: str, since: float | None = None) -> set[str]:
@@ -493,9 +495,9 @@ SYSTEM_METRICS_SECONDS = 10
 def _start_system_metrics(uri: str, run_id: str):
     """MLflow's system metrics on the trial's run (``system/cpu_utilization_percentage``,
     memory, disk, network; GPU utilisation and memory where NVML finds GPUs), sampled in a
-    thread of the rank-0 worker: the machine as the trial saw it, next to its curves. Best
-    effort: a store that is down stops the sampling, never the trial. ``resume_logging``
-    continues the steps after a worker restart."""
+    thread of the trial's writer process, on the machine of its rank 0: the machine as the
+    trial saw it, next to its curves. Best effort: a store that is down stops the sampling,
+    never the trial. ``resume_logging`` continues the steps after a worker restart."""
     try:
         from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
@@ -509,7 +511,8 @@ def _start_system_metrics(uri: str, run_id: str):
 
 
 class TrialLogger:
-    """Used by the rank-0 worker: per-epoch metrics, and the best epoch's predictions.
+    """Used by a trial's writer process (``platform.run_writer``): per-epoch metrics, and the
+    best epoch's predictions.
 
     Writes are queued and sent in order. While the store is unreachable (a restarting MLflow
     server) training goes on and the queue grows; each later epoch tries again, and ``close``
@@ -531,7 +534,7 @@ class TrialLogger:
         self.outage_since: float | None = None
         self.system_metrics = _start_system_metrics(tracking.uri, run_id)
 
-    def log_epoch(self, metrics: dict[str, float], epoch: int, predictions: list[Any]) -> None:
+    def log_epoch(self, metrics: dict[str, float], epoch: int, predictions: list[dict[str, Any]]) -> None:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
@@ -550,7 +553,7 @@ class TrialLogger:
             items = [*best, Metric("best_epoch", float(epoch), now, epoch), *items]
         self.pending.append((f"epoch {epoch} metrics", lambda: self.client.log_batch(self.run_id, metrics=items)))
         if improved:
-            text = "".join(json.dumps({**p.__dict__, "epoch": epoch}) + "\n" for p in predictions)
+            text = "".join(json.dumps({**p, "epoch": epoch}) + "\n" for p in predictions)
             self.pending = [item for item in self.pending if item[0] != "predictions"]  # only the best counts
             self.pending.append(("predictions", lambda: self.client.log_text(self.run_id, text, PREDICTIONS_FILE)))
         self.flush()

@@ -2,7 +2,8 @@
 
 Runs inside a Ray Tune function trial. It builds the trial's spec (the sweep's validated spec
 with this trial's values applied), encodes
-the corpus once, plans the per-epoch masked stream, opens the trial's MLflow run, and runs
+the corpus once, plans the per-epoch masked stream, opens the trial's MLflow run (through its
+writer process, ``platform.run_writer``), and runs
 ``platform.worker.train_loop`` on a ``TrialConfig``: here, in the trial's own process, for one plain worker (the
 common case; nothing to start per trial), or on the workers of a Ray Train ``TorchTrainer``
 fed by Ray Data for DDP across workers and DeepSpeed (``resources.runner``). Everything it
@@ -24,6 +25,7 @@ from platform.data.stream import MicroBatchBuilder, StreamPlan, build_streams
 from platform.errors import UserError
 from platform.preflight import check_mask_token_unused
 from platform.run_names import trial_name
+from platform.run_writer import RunWriter
 from platform.spec import ExperimentSpec, apply_overrides
 from platform.strategy import describe
 from platform.tokenization import load_tokenizer
@@ -77,10 +79,11 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
     """The Tune trainable (a function trial): trains in this process, or fits a TorchTrainer."""
     import ray.tune
 
+    # first: the writer process imports MLflow while this one imports torch for the tokenizer
+    writer = RunWriter.for_process(context.tracking)
     overrides = dict(config)
     name = trial_name(overrides)
     spec = apply_overrides(context.spec, overrides, f"trial '{name}'")
-    tracking = context.tracking
     trial_id = ray.tune.get_context().get_trial_id()
     objective_cls = load_reference(context.objective_refs[spec.objective.name])
     model_dir = context.model_dirs[objective_cls.base_stage().name]
@@ -94,7 +97,7 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
         from platform.checkpoint import completed_epochs
 
         resume_after = completed_epochs(ray.tune.get_checkpoint())
-    run_id = tracking.start_trial_run(
+    writer.start_trial_run(
         context.experiment_id,
         context.parent_run_id,
         f"{context.sweep_id}/{trial_id}",
@@ -114,10 +117,9 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
         workers = spec.resources.num_workers
         plan = StreamPlan(len(examples), spec.train.epochs, spec.train.batch_size, workers, spec.train.seed)
         micro_batch = spec.train.batch_size // workers
-        tracking.log_text(
-            run_id, describe(spec, micro_batch, plan.steps_per_epoch() * spec.train.epochs), "strategy.txt"
-        )
+        writer.log_text(describe(spec, micro_batch, plan.steps_per_epoch() * spec.train.epochs), "strategy.txt")
         builder = MicroBatchBuilder(objective, examples, spec.objective.mask_ratio, spec.train.seed, spec.train.epochs)
+        in_trial_process = spec.resources.in_trial_process()
         train_config = TrialConfig(
             spec,
             model_dir,
@@ -125,12 +127,13 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
             tuple(questions),
             tuple(retention),
             tuple(validation),
-            tracking,
-            run_id,
+            context.tracking,
+            # rank 0 of a worker group is another process, with a writer of its own: it needs the id
+            None if in_trial_process else writer.run_id(),
             plan.steps_per_epoch() * spec.train.epochs,
             micro_batch,
         )
-        if spec.resources.in_trial_process():
+        if in_trial_process:
             train_in_trial_process(train_config, builder, plan, spec.resources.gpus_per_worker > 0)
         else:
             fit_worker_group(spec, train_config, builder, plan, trial_id, context.storage_path, context.sweep_id)
@@ -138,11 +141,11 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
         raise
     except BaseException as error:
         try:
-            tracking.end_run(run_id, "FAILED", "".join(traceback.format_exception_only(error)).strip())
+            writer.end_run("FAILED", "".join(traceback.format_exception_only(error)).strip())
         except Exception as tracking_error:  # the store is gone too: say so, keep the first error
             error.add_note(f"its MLflow run could not be marked FAILED: {tracking_error}")
         raise
-    tracking.end_run(run_id, "FINISHED")
+    writer.end_run("FINISHED")
 
 
 def train_in_trial_process(

@@ -33,8 +33,9 @@ class TrialConfig:
     validation_questions: tuple[Question, ...]
     """Held-out entities that pick the best epoch (empty: the test questions do)."""
     tracking: Tracking
-    run_id: str
-    """The trial's MLflow run, created by the trial; rank 0 logs into it."""
+    run_id: str | None
+    """The trial's MLflow run, created by the trial; rank 0 logs into it. None when rank 0 is
+    the trial's own process: its writer (``platform.run_writer``) holds the run it started."""
     total_steps: int
     micro_batch: int
 

@@ -2,8 +2,8 @@
 
 One pass over this rank's stream covers every epoch (rows carry their epoch), so the loop
 is: take a micro-batch, compute the objective's loss, step; at the end of an evaluated
-epoch, answer the questions (split across ranks, gathered), log to MLflow from rank 0,
-checkpoint, and report to Ray Tune. After a failure, Ray Train restarts the workers and the
+epoch, answer the questions (split across ranks, gathered), log to MLflow from rank 0 (through
+its writer process), checkpoint, and report to Ray Tune. After a failure, Ray Train restarts the workers and the
 loop resumes from the last checkpoint (model, optimizer, data position). Nothing here
 knows which objective or strategy it runs.
 """
@@ -24,6 +24,7 @@ from platform.data.corpus import Question
 from platform.engine import build_engine, train_step
 from platform.evaluate import Prediction, score_questions, summarize
 from platform.models import load_pretrained, set_bidirectional
+from platform.run_writer import RunWriter
 from platform.spec import ExperimentSpec
 from platform.strategy import weights_dtype
 from platform.tracking import BEST_KEYS
@@ -48,7 +49,7 @@ def train_loop(config: TrialConfig, session: TrainWorkerSession | TrialProcessSe
     device = next(engine.module.parameters()).device
 
     evaluation = Evaluation(objective, engine, spec, config, rank, world_size)
-    logger = config.tracking.trial_logger(config.run_id) if rank == 0 else None
+    logger = RunWriter.for_process(config.tracking).open_logger(config.run_id) if rank == 0 else None
     state = checkpoint.LoopState()
     with session.restored() as directory:
         restored = directory is not None
@@ -87,8 +88,8 @@ def train_loop(config: TrialConfig, session: TrainWorkerSession | TrialProcessSe
             state.evaluations_since_best += 1
         state.tokens_seen = int(tokens_seen)
         if logger:
-            logger.log_epoch(metrics, epoch + 1, predictions)
-            metrics["mlflow_queued"] = len(logger.pending)  # to Tune only: the driver's console says so
+            logger.log_epoch(metrics, epoch + 1, [vars(p) for p in predictions])
+            metrics["mlflow_queued"] = logger.queued  # to Tune only: the driver's console says so
         # before training there is nothing to resume from: a checkpoint there (model and
         # optimizer, gigabytes for a real model, written and copied) would only cost time
         report(session, metrics, engine, state, spec.checkpoint.enabled and epoch >= 0)
