@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -211,18 +210,12 @@ def prepare_pretrained(spec: ExperimentSpec) -> str | None:
     return path
 
 
-def make_plan(
-    args: argparse.Namespace, *, spec_only: bool = False, spec_loaded: Callable[[], None] | None = None
-) -> SweepPlan:
+def make_plan(args: argparse.Namespace, *, spec_only: bool = False) -> SweepPlan:
     """Run every check before work (the module docstring has the order); ``spec_only`` stops
-    after the spec, for a spec whose data, model and GPUs exist only on its cluster.
-    ``spec_loaded`` is called once the spec file has loaded, before the slower checks: the
-    sweep starts its local Ray cluster there, in the background (``platform.cluster``)."""
+    after the spec, for a spec whose data, model and GPUs exist only on its cluster."""
     from platform.search import GridCrossSearcher
 
     spec = load_spec(args.spec, parse_overrides(args.set))
-    if spec_loaded is not None:
-        spec_loaded()
     cells, refs, cell_specs = validate_trials(spec, args.spec)
     searcher = GridCrossSearcher(spec.search, applies(spec, refs), seed=spec.train.seed)
     plan = SweepPlan(spec, cells, refs, cell_specs, searcher, base_stages(cell_specs, refs, args.spec))

@@ -82,10 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(args.verbose)
     if args.spec_only and not args.dry_run:
         raise UserError("--spec-only checks a spec without running it: use it with --dry-run", where="--spec-only")
+    cluster = LocalClusterStart(args.address)
+    if not args.dry_run:  # begun before the spec loads: starting Ray takes as long as every check
+        cluster.begin()
     from platform.plan import dry_run_report, make_plan
 
-    cluster = LocalClusterStart(args.address)  # begun once the spec loads: it overlaps the slower checks
-    plan = make_plan(args, spec_only=args.spec_only, spec_loaded=None if args.dry_run else cluster.begin)
+    plan = make_plan(args, spec_only=args.spec_only)
     spec, searcher, refs = plan.spec, plan.searcher, plan.refs
     if args.dry_run:  # the same id the run will use: model directories named, not built
         identifier = sweep_id(spec, planned_model_dirs(spec, plan.stages))
