@@ -44,7 +44,7 @@ def save(engine: Engine, directory: Path, state: LoopState, rank: int) -> bool:
         return True
     if rank != 0:
         return False  # DDP replicas are identical: rank 0's copy is the checkpoint
-    engine.module.save_pretrained(directory)
+    save_unwrapped(engine.module, directory)
     torch.save(
         {
             "optimizer": engine.optimizer.state_dict(),
@@ -55,6 +55,22 @@ def save(engine: Engine, directory: Path, state: LoopState, rank: int) -> bool:
     )
     (directory / STATE_FILE).write_text(json.dumps(asdict(state)))
     return True
+
+
+def save_unwrapped(module: torch.nn.Module, directory: Path) -> None:
+    """``module.save_pretrained(directory)`` for a model that is no wrapper (``Engine.module``:
+    DDP's wrapper is already removed), without transformers' unwrapping step. That step asks
+    accelerate, whose check imports DeepSpeed when it is installed: 1 s of CPU at the first
+    checkpoint of every trial process, on the path to its first reported epoch, in trials that
+    never use DeepSpeed (benchmarks/FINDINGS.md, section 11). The files are the same."""
+    import transformers.modeling_utils as modeling_utils
+
+    unwrap = modeling_utils.unwrap_model
+    modeling_utils.unwrap_model = lambda model, recursive=False: model
+    try:
+        module.save_pretrained(directory)
+    finally:
+        modeling_utils.unwrap_model = unwrap
 
 
 def completed_epochs(checkpoint) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -16,6 +18,7 @@ from platform.engine import build_engine
 from platform.models import build_tiny_model
 from platform.spec import ExperimentSpec
 from platform.tokenization import build_word_tokenizer
+from tests.conftest import REPO
 
 TINY = {"hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size": 64}
 SPEC = ExperimentSpec(model={"tiny": TINY}, train={"lr": 1e-3, "warmup_ratio": 0.5, "grad_clip": 1.0})
@@ -130,3 +133,27 @@ def test_the_directory_holds_a_loadable_hugging_face_model_and_the_training_stat
 def test_a_ddp_replica_other_than_rank_zero_writes_nothing_and_reports_no_directory(trained, tmp_path):
     assert checkpoint.save(trained, tmp_path / "rank1", STATE, rank=1) is False
     assert list((tmp_path / "rank1").iterdir()) == []
+
+
+def test_saving_the_model_writes_what_save_pretrained_writes_without_importing_deepspeed(tmp_path):
+    """In a fresh process (this one may have DeepSpeed loaded): transformers' own unwrapping
+    would import DeepSpeed through accelerate at the first checkpoint; the files are the same."""
+    script = f"""
+import sys
+from pathlib import Path
+from transformers import LlamaConfig, LlamaForCausalLM
+from platform.checkpoint import save_unwrapped
+import transformers.modeling_utils as modeling_utils
+model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                     num_attention_heads=2, num_key_value_heads=2))
+save_unwrapped(model, Path({str(tmp_path / "ours")!r}))
+assert "deepspeed" not in sys.modules, "DeepSpeed was imported"
+assert modeling_utils.unwrap_model.__name__ == "unwrap_model", "transformers' function was not put back"
+model.save_pretrained({str(tmp_path / "theirs")!r})
+"""
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    assert sorted(p.name for p in ours.iterdir()) == sorted(p.name for p in theirs.iterdir())
+    for path in theirs.iterdir():
+        assert (ours / path.name).read_bytes() == path.read_bytes(), path.name
