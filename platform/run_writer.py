@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import pickle
 import signal
 import subprocess
 import sys
 import tempfile
-import zlib
 from multiprocessing.connection import Connection
 from typing import Any, ClassVar
 
@@ -82,10 +82,19 @@ class RunWriter:
         """Calls sent that the writer has not answered yet (``_answers`` reads them)."""
         self.commands.send(tracking)
 
-    def start_trial_run(self, *args: Any, **kwargs: Any) -> None:
+    def start_trial_run(
+        self,
+        experiment_id: str,
+        parent_id: str,
+        trial_key: str,
+        name: str,
+        spec_dump: dict[str, Any],
+        tags: dict[str, str],
+        resume_after: int | None = None,
+    ) -> None:
         """``Tracking.start_trial_run`` in the writer; the run it creates (or reuses) is the
         current one for the calls that follow. Does not wait: ``run_id`` does."""
-        self._call("start", args, kwargs)
+        self._call("start", trial_key, (experiment_id, parent_id, trial_key, name, spec_dump, tags, resume_after))
 
     def run_id(self) -> str:
         """The current run's id, once the writer has it (and every call before succeeded)."""
@@ -98,6 +107,7 @@ class RunWriter:
     def open_logger(self, run_id: str | None = None) -> RunWriter:
         """Log epochs into ``run_id`` (None: the run this process started), and start MLflow's
         system metrics on it: what a trial's rank 0 does before training."""
+        self.queued = 0  # the last trial's outage is not this one's
         self._call("open_logger", run_id)
         return self
 
@@ -128,7 +138,8 @@ class RunWriter:
         self._answers(own_only=True)
 
     def stop(self) -> None:
-        """End the writer (after what it was sent) and release its pipes."""
+        """End the writer (once it has sent what it was sent, trying an unreachable store once)
+        and release its pipes."""
         with contextlib.suppress(OSError):
             self.commands.send(("exit",))
         self.commands.close()
@@ -182,10 +193,14 @@ class _Writer:
         self.failed = False
         """A call of the current run failed (and the trial was told): its later writes are dropped."""
 
-    def start(self, args: tuple, kwargs: dict) -> None:
+    def start(self, trial_key: str, args: tuple) -> None:
         self._switch(None)  # a failed start leaves no run: the previous trial's is not this one's
-        self.lock.hold(args[2])  # the trial key
-        self._switch(self.tracking.start_trial_run(*args, **kwargs))
+        self.lock.hold(trial_key)
+        try:
+            self._switch(self.tracking.start_trial_run(*args))
+        except BaseException:
+            self.lock.release()
+            raise
 
     def run_id(self) -> str | None:
         return self.run
@@ -210,13 +225,21 @@ class _Writer:
         self._logger().set_stop_reason(reason)
 
     def close(self) -> None:
+        """The run's writes made (``TrialLogger.close``: waiting out an outage); its trial's lock
+        released: nothing of the trial is left to write. (A failed run's system metrics stop by
+        themselves: MLflow's sampler ends once its run is no longer RUNNING.)"""
         logger, self.logger = self.logger, None
-        if logger is not None and not self.failed:
-            logger.close()
+        try:
+            if logger is not None and not self.failed:
+                logger.close()
+        finally:
+            self.lock.release()
 
     def end_run(self, status: str, error: str | None) -> None:
-        self.tracking.end_run(self._current(), status, error)
-        self.lock.release()
+        try:
+            self.tracking.end_run(self._current(), status, error)
+        finally:
+            self.lock.release()
 
     def serve(self, commands: Connection) -> None:
         """Until the trial's process says exit, or is gone (its pipe closed). Every call is
@@ -229,6 +252,7 @@ class _Writer:
                 self.leave()
                 return
             if name == "exit":
+                self.leave()
                 return
             if self.failed and name in ("log_text", "open_logger", "log_epoch", "restore_best", "set_stop_reason"):
                 self._reply((name, None))
@@ -240,7 +264,8 @@ class _Writer:
                 self._reply((name, sendable(error)))
 
     def leave(self) -> None:
-        """The trial's process is gone: send what was received, once, without waiting out an outage."""
+        """The trial's process is gone, or ends this writer: send what was received, trying
+        the store once (an outage is not waited out)."""
         if self.logger is not None and not self.failed:
             with contextlib.suppress(Exception):
                 self.logger.flush()
@@ -265,11 +290,16 @@ class _Writer:
 
 
 class TrialLock:
-    """One trial's lock among this machine's writers: a byte of one shared file, at an offset
-    hashed from the trial's key (two keys on one byte only wait for each other). A POSIX lock,
-    so the kernel releases it when its process ends, however it ends; no file per trial is left."""
+    """One trial's lock among this machine's writers, from its run's start to its close: a byte
+    of one shared file, at an offset hashed from the trial's key (62 bits: two running trials
+    sharing one is not a worry). A POSIX lock, so the kernel releases it when its process
+    ends, however it ends; no file per trial is left. Per machine: a restart on another node
+    does not wait (it starts seconds later, a new process importing torch, in practice after
+    the dead attempt's writer is done)."""
 
     PATH = os.path.join(tempfile.gettempdir(), f"kip-run-writers-{os.getuid()}.lock")
+    OFFSETS = 1 << 62
+    """Byte offsets to hash keys onto: ``lockf`` takes any, and a file this sparse has no bytes."""
 
     def __init__(self) -> None:
         self.file = open(self.PATH, "ab")  # noqa: SIM115 - held for the writer's life
@@ -277,7 +307,8 @@ class TrialLock:
 
     def hold(self, key: str) -> None:
         self.release()
-        self.offset = zlib.crc32(key.encode()) % (1 << 20)
+        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+        self.offset = int.from_bytes(digest, "big") % self.OFFSETS
         fcntl.lockf(self.file, fcntl.LOCK_EX, 1, self.offset)
 
     def release(self) -> None:
@@ -297,8 +328,8 @@ def sendable(error: Exception) -> Exception:
 
 def main() -> None:
     """``python -m platform.run_writer COMMAND_FD REPLY_FD``: started by ``RunWriter``."""
-    # a Ctrl-C in the terminal reaches the trial's processes; the trial decides what ends, and
-    # this process ends when the trial says so or is gone
+    # in a session of its own, a terminal's Ctrl-C does not reach this process; nor does a
+    # SIGINT sent to it: it ends when its trial says so or is gone
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     commands = Connection(int(sys.argv[1]), writable=False)
     replies = Connection(int(sys.argv[2]), readable=False)

@@ -134,7 +134,7 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
             micro_batch,
         )
         if in_trial_process:
-            train_in_trial_process(train_config, builder, plan, spec.resources.gpus_per_worker > 0)
+            train_in_trial_process(train_config, builder, plan, spec.resources.gpus_per_worker > 0, writer)
         else:
             fit_worker_group(spec, train_config, builder, plan, trial_id, context.storage_path, context.sweep_id)
     except SystemExit:  # Tune stopped the trial (ASHA, Ctrl-C): ``CloseStoppedRuns`` closes its run
@@ -149,7 +149,7 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
 
 
 def train_in_trial_process(
-    train_config: TrialConfig, builder: MicroBatchBuilder, plan: StreamPlan, use_gpu: bool
+    train_config: TrialConfig, builder: MicroBatchBuilder, plan: StreamPlan, use_gpu: bool, writer: RunWriter
 ) -> None:
     """The whole trial here, in the Tune trial's process (``resources.runner``), which Tune
     reuses for the next trial: the model, optimizer and GPU memory are released on the way out,
@@ -160,7 +160,7 @@ def train_in_trial_process(
     from platform.worker import train_loop
 
     try:
-        train_loop(train_config, TrialProcessSession(builder, plan, use_gpu))
+        train_loop(train_config, TrialProcessSession(builder, plan, use_gpu, writer))
     finally:
         gc.collect()
         release_gpu_memory()

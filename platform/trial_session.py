@@ -20,6 +20,8 @@ from typing import Any
 import torch
 
 from platform.data.stream import MicroBatchBuilder, StreamPlan
+from platform.run_writer import RunWriter
+from platform.trial_config import TrialConfig
 
 
 @contextlib.contextmanager
@@ -66,6 +68,10 @@ class TrainWorkerSession:
 
         return ray.train.torch.prepare_model(model)
 
+    def mlflow_logger(self, config: TrialConfig) -> RunWriter:
+        """Rank 0's: a writer of this worker's own, logging into the run its trial process started."""
+        return RunWriter.for_process(config.tracking).open_logger(config.run_id)
+
 
 class TrialProcessSession:
     """The whole trial in the Tune trial's process: rank 0 of 1, batches built as consumed,
@@ -73,8 +79,8 @@ class TrialProcessSession:
 
     rank, world_size = 0, 1
 
-    def __init__(self, builder: MicroBatchBuilder, plan: StreamPlan, use_gpu: bool) -> None:
-        self.builder, self.plan = builder, plan
+    def __init__(self, builder: MicroBatchBuilder, plan: StreamPlan, use_gpu: bool, writer: RunWriter) -> None:
+        self.builder, self.plan, self.writer = builder, plan, writer
         # Ray sets CUDA_VISIBLE_DEVICES to the trial's own GPUs: the first visible is this trial's
         self.device = torch.device("cuda") if use_gpu and torch.cuda.is_available() else torch.device("cpu")
 
@@ -95,3 +101,8 @@ class TrialProcessSession:
 
     def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
         return model.to(self.device)
+
+    def mlflow_logger(self, config: TrialConfig) -> RunWriter:
+        """The writer that started the trial's run, handed over (not looked up: one that died
+        since fails the trial as gone, instead of being replaced by one without the run)."""
+        return self.writer.open_logger()

@@ -24,7 +24,6 @@ from platform.data.corpus import Question
 from platform.engine import build_engine, train_step
 from platform.evaluate import Prediction, score_questions, summarize
 from platform.models import load_pretrained, set_bidirectional
-from platform.run_writer import RunWriter
 from platform.spec import ExperimentSpec
 from platform.strategy import weights_dtype
 from platform.tracking import BEST_KEYS
@@ -49,7 +48,7 @@ def train_loop(config: TrialConfig, session: TrainWorkerSession | TrialProcessSe
     device = next(engine.module.parameters()).device
 
     evaluation = Evaluation(objective, engine, spec, config, rank, world_size)
-    logger = RunWriter.for_process(config.tracking).open_logger(config.run_id) if rank == 0 else None
+    logger = session.mlflow_logger(config) if rank == 0 else None
     state = checkpoint.LoopState()
     with session.restored() as directory:
         restored = directory is not None

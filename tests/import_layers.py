@@ -5,7 +5,8 @@ it and what lies below it, never what lies above. Bottom to top:
 
 - ``foundation``: errors, paths, caching, logging, the spec's models, run names;
 - ``data``: corpora, worlds, the masked stream, the mask-ratio sampler, tokenizers and
-  models, chat layout, decoding, the paper's metric, tracking (MLflow) and storage;
+  models, chat layout, decoding, the paper's metric, tracking (MLflow, and a trial's writer
+  process) and storage;
 - ``objectives``: the plugin interface and every objective;
 - ``training``: what runs a model for a trial: engine, checkpoints, the worker loop, the
   base stage, the checks before a trial;
@@ -64,6 +65,7 @@ _MODULE_LAYERS = {
         "platform.capacity",
         "platform.storage",
         "platform.tracking",
+        "platform.run_writer",
     ),
     "objectives": ("objectives",),
     "training": (

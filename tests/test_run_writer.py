@@ -96,9 +96,8 @@ def test_a_failed_write_fails_the_trial_and_the_next_trial_starts_clean(store, w
     writer.end_run("FINISHED")
     second = writer.run_id()
     client = tracking_store.client()
-    assert (
-        client.get_run(first).info.status == "FAILED" and client.get_run(first).data.tags["error"] == "refused metric"
-    )
+    failed = client.get_run(first)
+    assert failed.info.status == "FAILED" and failed.data.tags["error"] == "refused metric"
     assert client.get_run(second).info.status == "FINISHED"
     assert [m.step for m in client.get_metric_history(second, "forward_acc")] == [1, 2]
 
