@@ -17,8 +17,9 @@ killed driver by a minute. So the local cluster is started:
   (the autoscaler's metrics server, on 44217, is not started: one machine has nothing to scale);
 - with a watchdog: a small process outside the driver's process group that, when the driver
   is gone (its pipe closes, even after SIGKILL), ends every process the driver started;
-- in the background (``LocalClusterStart``), while the driver's checks run: starting it takes
-  4 s, the checks (imports of torch, transformers) as long, and the two use different cores.
+- in the background (``LocalClusterStart``), from the moment the arguments parse, while the
+  driver loads and checks the spec: starting it takes 3-4 s, the checks (spec, objectives,
+  corpus, MLflow store) about as long, and Ray's processes mostly run on the other core.
 """
 
 from __future__ import annotations
