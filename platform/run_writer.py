@@ -1,8 +1,8 @@
 """A trial's MLflow writes, made by a process of their own beside the trial's process.
 
 Why a second process: importing MLflow and opening its store takes about a second of one
-core, and each evaluated epoch's write takes 10-20 ms more (a sqlite store, tiny model). Made in the
-trial's process, the first second lay on the path to its first training step and the writes
+core, and each evaluated epoch's write 10-20 ms more (a sqlite store, the tiny model). Made
+in the trial's process, the first lay on the path to its first training step and the writes
 inside its training time: about 1.2 s to the first step and 3 s of a 10-second trial that
 evaluates every epoch (benchmarks/FINDINGS.md, section 11). The writer process does them on
 another core while the trial imports torch and trains. It runs on the trial's own machine,

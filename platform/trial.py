@@ -1,14 +1,14 @@
 """One Tune trial: the sweep's spec plus this trial's values -> a trained, evaluated run.
 
 Runs inside a Ray Tune function trial. It builds the trial's spec (the sweep's validated spec
-with this trial's values applied), encodes
-the corpus once, plans the per-epoch masked stream, opens the trial's MLflow run (through its
-writer process, ``platform.run_writer``), and runs
-``platform.worker.train_loop`` on a ``TrialConfig``: here, in the trial's own process, for one plain worker (the
-common case; nothing to start per trial), or on the workers of a Ray Train ``TorchTrainer``
-fed by Ray Data for DDP across workers and DeepSpeed (``resources.runner``). Everything it
-needs from the driver (absolute paths, the objective's import reference, the MLflow run of
-the sweep) arrives in ``SweepContext``, resolved before any trial started.
+with this trial's values applied), encodes the corpus once, plans the per-epoch masked
+stream, opens the trial's MLflow run (through its writer process, ``platform.run_writer``),
+and runs ``platform.worker.train_loop`` on a ``TrialConfig``: here, in the trial's own
+process, for one plain worker (the common case; nothing to start per trial), or on the
+workers of a Ray Train ``TorchTrainer`` fed by Ray Data for DDP across workers and DeepSpeed
+(``resources.runner``). Everything it needs from the driver (absolute paths, the objective's
+import reference, the MLflow run of the sweep) arrives in ``SweepContext``, resolved before
+any trial started.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 One pass over this rank's stream covers every epoch (rows carry their epoch), so the loop
 is: take a micro-batch, compute the objective's loss, step; at the end of an evaluated
 epoch, answer the questions (split across ranks, gathered), log to MLflow from rank 0 (through
-its writer process), checkpoint, and report to Ray Tune. After a failure, Ray Train restarts the workers and the
-loop resumes from the last checkpoint (model, optimizer, data position). Nothing here
-knows which objective or strategy it runs.
+its writer process), checkpoint, and report to Ray Tune. After a failure, Ray Train restarts
+the workers and the loop resumes from the last checkpoint (model, optimizer, data position).
+Nothing here knows which objective or strategy it runs.
 """
 
 from __future__ import annotations
