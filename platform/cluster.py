@@ -15,6 +15,8 @@ killed driver by a minute. So the local cluster is started:
   is refused even over loopback;
 - on free ports: the dashboard agent's and its metrics server's ports are picked by the OS
   (the autoscaler's metrics server, on 44217, is not started: one machine has nothing to scale);
+- without the processes it has no use for: the log and autoscaler monitors, the API server,
+  idle workers prestarted without the sweep's runtime env (``_local_ray_params``);
 - with a watchdog: a small process outside the driver's process group that, when the driver
   is gone (its pipe closes, even after SIGKILL), ends every process the driver started;
 - in the background (``LocalClusterStart``), from the moment the arguments parse, while the
@@ -171,6 +173,10 @@ def one_machine_settings() -> dict[str, str]:
         # One machine has no node to drain: Ray Train's preemption watcher (an actor per multi-worker
         # trial, polling the drain state every 5 s) would cost each such trial a process start
         PREEMPTION_WATCHER: "0",
+        # The raylet prestarts a worker per CPU for the first driver, without the job's runtime
+        # env, so a sweep's trials (which have one: the checkout) never run in them: two Python
+        # processes importing Ray while the driver checks the spec, for nothing (FINDINGS #12)
+        "RAY_prestart_worker_first_driver": "0",
     }
 
 
@@ -216,18 +222,33 @@ def _local_ray_params() -> None:
     - no log monitor unless ``--verbose``: it tails every worker's log files to publish their
       lines to drivers, and a quiet driver takes none (a trial's errors reach it through Tune);
     - no autoscaler monitor: one machine has nothing to scale, and a trial larger than the
-      machine is refused before the sweep starts (``platform.capacity``).
+      machine is refused before the sweep starts (``platform.capacity``);
+    - no API server (``dashboard.py``) while Ray's usage statistics are off, as ``ray.init``
+      turns them off for the cluster it starts (release wheels): without the dashboard
+      (``include_dashboard=False``) the server loads nothing but their reporting module, and
+      ``ray.init`` waited for it to publish its address before starting the raylet.
 
-    The two monitors are Python processes that cost about 1 CPU-second at start, while the driver's
-    checks and the first trial's imports want both cores, and poll every few seconds after.
+    Each is a Python process that costs about 1 CPU-second at start, while the driver's checks
+    and the first trial's imports want both cores; the monitors poll every few seconds after.
     """
-    from ray._private import parameter
+    from ray._common.usage import usage_lib
+    from ray._private import node, parameter
 
     from platform import logs
 
     original = parameter.RayParams.__init__
     if getattr(original, "local_cluster", False):
         return
+    start_api_server = node.Node.start_api_server
+
+    @functools.wraps(start_api_server)
+    def api_server(self, *, include_dashboard, raise_on_failure):
+        if include_dashboard is False and not usage_lib.usage_stats_enabled():
+            self._webui_url = None  # as a node without a dashboard has it
+            return
+        start_api_server(self, include_dashboard=include_dashboard, raise_on_failure=raise_on_failure)
+
+    node.Node.start_api_server = api_server
 
     @functools.wraps(original)
     def init(self, *args, **kwargs):

@@ -107,6 +107,11 @@ def test_the_local_cluster_is_loopback_only_token_protected_on_free_ports_and_en
         # nor runs what one machine and a driver without worker logs have no use for
         monitors = [cmdline(pid)[:120] for pid in processes if "monitor.py" in cmdline(pid)]
         assert not monitors, monitors
+        # nor the API server that would only report usage statistics, nor idle workers prestarted
+        # without the sweep's runtime env (its trials could never run in them)
+        unneeded = ("dashboard.py", "ray::IDLE")
+        unused = [cmdline(pid)[:120] for pid in processes if any(name in cmdline(pid) for name in unneeded)]
+        assert not unused, unused
         # and one machine has no node to drain: its trials run Ray Train without a preemption watcher
         trial = next(pid for pid in processes if cmdline(pid).startswith("ray::ImplicitFunc"))
         assert f"{PREEMPTION_WATCHER}=0".encode() in Path(f"/proc/{trial}/environ").read_bytes().split(b"\0")
