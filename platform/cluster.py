@@ -175,7 +175,8 @@ def one_machine_settings() -> dict[str, str]:
         PREEMPTION_WATCHER: "0",
         # The raylet prestarts a worker per CPU for the first driver, without the job's runtime
         # env, so a sweep's trials (which have one: the checkout) never run in them: two Python
-        # processes importing Ray while the driver checks the spec, for nothing (FINDINGS #12)
+        # processes importing Ray while the driver checks the spec, for nothing
+        # (benchmarks/FINDINGS.md #12)
         "RAY_prestart_worker_first_driver": "0",
     }
 
