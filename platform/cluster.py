@@ -16,7 +16,8 @@ killed driver by a minute. So the local cluster is started:
 - on free ports: the dashboard agent's and its metrics server's ports are picked by the OS
   (the autoscaler's metrics server, on 44217, is not started: one machine has nothing to scale);
 - without the processes it has no use for: the log and autoscaler monitors, the API server,
-  idle workers prestarted without the sweep's runtime env (``_local_ray_params``);
+  idle workers prestarted without the sweep's runtime env (``_local_ray_params``,
+  ``one_machine_settings``);
 - with a watchdog: a small process outside the driver's process group that, when the driver
   is gone (its pipe closes, even after SIGKILL), ends every process the driver started;
 - in the background (``LocalClusterStart``), from the moment the arguments parse, while the
