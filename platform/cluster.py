@@ -95,8 +95,10 @@ def init_ray(address: str | None) -> None:
         ray.init(address=address, **kwargs)
     else:
         _local_cluster_settings()
-        ray.init(include_dashboard=False, **kwargs)
+        # first: Ray's agents start a second before ray.init returns, and a driver whose check
+        # fails meanwhile must not leave them behind (they outlive it by a minute)
         _start_watchdog()
+        ray.init(include_dashboard=False, **kwargs)
     logs.reapply()  # ray.init reconfigures logging, resetting the levels of its loggers
 
 

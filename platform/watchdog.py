@@ -3,9 +3,10 @@
 Why: Ray starts a local cluster's servers as the driver's children and its dashboard and
 runtime-env agents as the raylet's; after a driver killed with SIGKILL the agents linger for a
 minute or more (they wait out a report to the dead GCS), still listening. This process,
-started by ``platform.cluster``, keeps a list of the driver's descendants (pid and start
-time, so a reused pid is never hit) while its stdin pipe is open; the driver's end closes the
-pipe, and every listed process still alive gets SIGTERM, then SIGKILL a second later.
+started by ``platform.cluster`` before the cluster, keeps a list of the driver's
+descendants (pid and start time, so a reused pid is never hit) while its stdin pipe is open;
+the driver's end closes the pipe, and every listed process still alive gets SIGTERM, then
+SIGKILL a second later.
 """
 
 from __future__ import annotations
@@ -62,14 +63,22 @@ def end(known: dict[int, str]) -> None:
         time.sleep(1.0)
 
 
+STARTING_S = 5.0
+"""While the cluster starts (its servers, agents and first workers, within seconds of this
+process), the list is refreshed every 0.1 s: a driver whose check fails ends a fraction of
+a second after Ray started its agents. Every second after (a scan reads /proc: about 1.5 ms)."""
+
+
 def main(driver: int) -> None:
     known: dict[int, str] = {}
+    started = time.monotonic()
     while True:
-        readable, _, _ = select.select([sys.stdin], [], [], 1.0)
-        if readable and not os.read(sys.stdin.fileno(), 4096):
-            break  # the pipe closed: the driver is gone
         known = {pid: s for pid, s in known.items() if start_time(pid) == s} | descendants(driver)
         known.pop(os.getpid(), None)  # the driver's child too
+        interval = 0.1 if time.monotonic() - started < STARTING_S else 1.0
+        readable, _, _ = select.select([sys.stdin], [], [], interval)
+        if readable and not os.read(sys.stdin.fileno(), 4096):
+            break  # the pipe closed: the driver is gone
     end(known)
 
 

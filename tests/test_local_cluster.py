@@ -1,5 +1,5 @@
 """The local Ray cluster a sweep starts: loopback only, token required, free ports, and
-nothing left running after its driver is killed.
+nothing left running after its driver is killed, while it trains or while Ray starts.
 
 One sweep runs while the test reads the listening sockets of every process the driver
 started, tries an unauthenticated client over loopback, runs a ``ray start --head`` with a
@@ -180,6 +180,35 @@ def test_the_local_cluster_is_loopback_only_token_protected_on_free_ports_and_en
         processes = {
             pid: started for pid, started in descendants(driver.pid).items() if "platform.watchdog" not in cmdline(pid)
         } | processes
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+        deadline = time.time() + 20
+        while time.time() < deadline and any(start_time(pid) == started for pid, started in processes.items()):
+            time.sleep(0.5)
+        left = [cmdline(pid)[:100] for pid, started in processes.items() if start_time(pid) == started]
+        assert not left, left
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+
+
+def test_a_driver_ended_while_its_cluster_starts_leaves_none_of_its_processes(tmp_path):
+    """Ray's agents start about a second into a sweep, before ``ray.init`` returns; a driver
+    that ends then (a check failing, a Ctrl-C, a kill) left them running for a minute."""
+    env = {**os.environ, "KIP_HOME": str(tmp_path)}
+    args = [sys.executable, "-m", "platform.sweep", str(REPO / "tests" / "specs" / "tiny.yaml"), "--fresh"]
+    driver = subprocess.Popen(
+        args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        agents: dict[int, str] = {}
+        deadline = time.time() + 60
+        while not agents and driver.poll() is None and time.time() < deadline:
+            agents = {pid: started for pid, started in descendants(driver.pid).items() if "Agent" in cmdline(pid)}
+            time.sleep(0.02)
+        assert agents, "Ray's agents did not start"
+        time.sleep(0.5)
+        processes = descendants(driver.pid)
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait(timeout=30)
         deadline = time.time() + 20
