@@ -267,13 +267,19 @@ def _local_ray_params() -> None:
 
 def _start_watchdog() -> None:
     """``platform.watchdog`` in a session of its own (a Ctrl-C to the terminal does not reach
-    it), reading a pipe that closes when this process ends, however it ends."""
+    it), reading a pipe that closes when this process ends, however it ends; the processes
+    this one starts after it carry its mark (``platform.watchdog.MARK``)."""
     global _watchdog
+    from platform.watchdog import MARK, start_time
+
+    mark = f"{os.getpid()}:{start_time(os.getpid())}"
     _watchdog = subprocess.Popen(
-        [sys.executable, "-m", "platform.watchdog", str(os.getpid())],
+        [sys.executable, "-m", "platform.watchdog", str(os.getpid()), mark],
         cwd=REPO_ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        env={key: value for key, value in os.environ.items() if key != MARK},  # not another's to end
     )  # no output of its own: a caller reading the driver's stdout to its end must not wait for it
+    os.environ[MARK] = mark  # after the watchdog's start: every process started from now on

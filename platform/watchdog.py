@@ -1,12 +1,13 @@
-"""``python -m platform.watchdog PID``: end the processes PID started, once PID is gone.
+"""``python -m platform.watchdog PID MARK``: end the processes PID started, once PID is gone.
 
 Why: Ray starts a local cluster's servers as the driver's children and its dashboard and
 runtime-env agents as the raylet's; after a driver killed with SIGKILL the agents linger for a
 minute or more (they wait out a report to the dead GCS), still listening. This process,
 started by ``platform.cluster`` before the cluster, keeps a list of the driver's
 descendants (pid and start time, so a reused pid is never hit) while its stdin pipe is open;
-the driver's end closes the pipe, and every listed process still alive gets SIGTERM, then
-SIGKILL a second later.
+the driver's end closes the pipe, and every listed process still alive, with every process
+started with the driver's mark in its environment (``MARK``), gets SIGTERM, then SIGKILL a
+second later.
 """
 
 from __future__ import annotations
@@ -52,6 +53,31 @@ def descendants(root: int) -> dict[int, str]:
     return found
 
 
+MARK = "KIP_SWEEP_DRIVER"
+"""An environment variable the driver sets once this process runs, before it starts its
+cluster; every process it starts inherits it. It finds, once the driver is gone, the processes
+started too shortly before its end to be on the last list (the tree that led to them is gone)."""
+
+
+def marked(value: str) -> dict[int, str]:
+    """The processes started with ``MARK=value`` in their environment (this user's: the others'
+    are unreadable)."""
+    needle = f"{MARK}={value}".encode()
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as file:
+                    if needle not in file.read().split(b"\0"):
+                        continue
+            except OSError:
+                continue
+            started = start_time(int(entry))
+            if started:
+                found[int(entry)] = started
+    return found
+
+
 def end(known: dict[int, str]) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         alive = [pid for pid, started in known.items() if start_time(pid) == started]
@@ -66,10 +92,11 @@ def end(known: dict[int, str]) -> None:
 STARTING_S = 5.0
 """While the cluster starts (its servers, agents and first workers, within seconds of this
 process), the list is refreshed every 0.1 s: a driver whose check fails ends a fraction of
-a second after Ray started its agents. Every second after (a scan reads /proc: about 1.5 ms)."""
+a second after Ray started its agents. Every second after (a scan reads /proc: about 1.5 ms).
+The mark finds the processes younger than the last list."""
 
 
-def main(driver: int) -> None:
+def main(driver: int, mark: str) -> None:
     known: dict[int, str] = {}
     started = time.monotonic()
     while True:
@@ -79,9 +106,11 @@ def main(driver: int) -> None:
         readable, _, _ = select.select([sys.stdin], [], [], interval)
         if readable and not os.read(sys.stdin.fileno(), 4096):
             break  # the pipe closed: the driver is gone
+    known |= marked(mark)
+    known.pop(os.getpid(), None)
     end(known)
 
 
 if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    main(int(sys.argv[1]))
+    main(int(sys.argv[1]), sys.argv[2])

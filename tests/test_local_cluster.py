@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from platform.cluster import PREEMPTION_WATCHER
-from platform.watchdog import descendants, start_time
+from platform.watchdog import children, descendants, start_time
 from tests.conftest import REPO
 from tests.ray_head import RAY, ray_head
 
@@ -194,22 +194,25 @@ def test_the_local_cluster_is_loopback_only_token_protected_on_free_ports_and_en
 
 def test_a_driver_ended_while_its_cluster_starts_leaves_none_of_its_processes(tmp_path):
     """Ray's agents start about a second into a sweep, before ``ray.init`` returns; a driver
-    that ends then (a check failing, a Ctrl-C, a kill) left them running for a minute."""
+    that ended then (a check failing, a Ctrl-C, a kill) left them running for a minute. Killed
+    the moment the raylet has started its first agent, sooner than the watchdog lists it."""
     env = {**os.environ, "KIP_HOME": str(tmp_path)}
     args = [sys.executable, "-m", "platform.sweep", str(REPO / "tests" / "specs" / "tiny.yaml"), "--fresh"]
     driver = subprocess.Popen(
         args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     try:
-        agents: dict[int, str] = {}
+        processes: dict[int, str] = {}
         deadline = time.time() + 60
-        while not agents and driver.poll() is None and time.time() < deadline:
-            agents = {pid: started for pid, started in descendants(driver.pid).items() if "Agent" in cmdline(pid)}
-            time.sleep(0.02)
-        assert agents, "Ray's agents did not start"
-        time.sleep(0.5)
-        processes = descendants(driver.pid)
+        while driver.poll() is None and time.time() < deadline:
+            processes = descendants(driver.pid)
+            raylets = [pid for pid in processes if "raylet" in cmdline(pid)]
+            if raylets and children().get(raylets[0]):
+                break
+            time.sleep(0.005)
+        assert any("raylet" in cmdline(pid) for pid in processes), "Ray did not start"
         os.kill(driver.pid, signal.SIGKILL)
+        processes |= descendants(driver.pid)  # and what started meanwhile
         driver.wait(timeout=30)
         deadline = time.time() + 20
         while time.time() < deadline and any(start_time(pid) == started for pid, started in processes.items()):
