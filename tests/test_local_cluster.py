@@ -65,6 +65,17 @@ def cmdline(pid: int) -> str:
         return ""
 
 
+def kill_and_expect_gone(driver: subprocess.Popen, processes: dict[int, str]) -> None:
+    """SIGKILL the driver; every one of ``processes`` (pid: start time) must end within 20 s."""
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait(timeout=30)
+    deadline = time.time() + 20
+    while time.time() < deadline and any(start_time(pid) == started for pid, started in processes.items()):
+        time.sleep(0.5)
+    left = [cmdline(pid)[:100] for pid, started in processes.items() if start_time(pid) == started]
+    assert not left, left
+
+
 def test_the_local_cluster_is_loopback_only_token_protected_on_free_ports_and_ends_with_its_driver(tmp_path, cache_dir):
     home = tmp_path / "home"
     home.mkdir()
@@ -180,13 +191,7 @@ def test_the_local_cluster_is_loopback_only_token_protected_on_free_ports_and_en
         processes = {
             pid: started for pid, started in descendants(driver.pid).items() if "platform.watchdog" not in cmdline(pid)
         } | processes
-        os.kill(driver.pid, signal.SIGKILL)
-        driver.wait(timeout=30)
-        deadline = time.time() + 20
-        while time.time() < deadline and any(start_time(pid) == started for pid, started in processes.items()):
-            time.sleep(0.5)
-        left = [cmdline(pid)[:100] for pid, started in processes.items() if start_time(pid) == started]
-        assert not left, left
+        kill_and_expect_gone(driver, processes)
     finally:
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
@@ -211,14 +216,7 @@ def test_a_driver_ended_while_its_cluster_starts_leaves_none_of_its_processes(tm
                 break
             time.sleep(0.005)
         assert any("raylet" in cmdline(pid) for pid in processes), "Ray did not start"
-        os.kill(driver.pid, signal.SIGKILL)
-        processes |= descendants(driver.pid)  # and what started meanwhile
-        driver.wait(timeout=30)
-        deadline = time.time() + 20
-        while time.time() < deadline and any(start_time(pid) == started for pid, started in processes.items()):
-            time.sleep(0.5)
-        left = [cmdline(pid)[:100] for pid, started in processes.items() if start_time(pid) == started]
-        assert not left, left
+        kill_and_expect_gone(driver, processes)
     finally:
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
