@@ -218,8 +218,8 @@ def ensure_token() -> Path | None:
 
 def _local_ray_params() -> None:
     """What Ray 2.60's ``ray.init`` has no option for, set on its private ``RayParams`` (the
-    parameters of the node it starts); ``tests/test_local_cluster.py`` fails if this stops taking
-    effect:
+    parameters of the node it starts) and ``Node`` (which starts the node's processes);
+    ``tests/test_local_cluster.py`` fails if this stops taking effect:
 
     - the dashboard agent's port, fixed at 52365, where a ``ray start --head`` on the same
       machine wants its job agent: 0 asks the OS for a free one;

@@ -106,9 +106,7 @@ def main(driver: int, mark: str) -> None:
         readable, _, _ = select.select([sys.stdin], [], [], interval)
         if readable and not os.read(sys.stdin.fileno(), 4096):
             break  # the pipe closed: the driver is gone
-    known |= marked(mark)
-    known.pop(os.getpid(), None)
-    end(known)
+    end(known | marked(mark))  # not this process: it starts without the mark (platform.cluster)
 
 
 if __name__ == "__main__":
