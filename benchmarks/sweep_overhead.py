@@ -244,12 +244,13 @@ class Measured:
         return f"command {self.run.wall_s:.1f} s: {trials}{gap}"
 
 
-def overhead_figures(label: str, epochs: int, target: float, home: Path) -> list[Figure]:
+def overhead_figures(label: str, epochs: int, target: float, home: Path) -> tuple[list[Figure], Measured]:
     """Two trials of ``epochs`` one after the other, in the trials' processes and, as the
-    baseline, on Ray Train worker groups (the same spec otherwise, one right after the other)."""
+    baseline, on Ray Train worker groups (the same spec otherwise, one right after the other);
+    and the platform's sweep, for ``floor_figure``."""
     new, old = (Measured.of(run_sweep(SPEC, overrides(epochs, runner), home), home) for runner in RUNNERS)
     name = f"{len(new.walls)} trials x {epochs} epochs, tiny.yaml"
-    return [
+    figures = [
         Figure(
             "6",
             f"sweep overhead, {label} trials ({name})",
@@ -290,6 +291,53 @@ def overhead_figures(label: str, epochs: int, target: float, home: Path) -> list
             f"{old.first_start:.1f} s)",
         ),
     ]
+    return figures, new
+
+
+def run_floor(home: Path) -> tuple[float, float]:
+    """``benchmarks.startup_floor`` in a subprocess with a sweep's environment: (its wall time,
+    its first step's end), seconds since it was started."""
+    env = isolated_env(home)
+    started = time.time()
+    env["BENCH_T0"] = repr(started)
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.startup_floor"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    wall = time.time() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"startup floor exited {result.returncode}:\n{result.stdout[-2000:]}{result.stderr[-3000:]}")
+    return wall, json.loads(result.stdout.strip().splitlines()[-1])["first_step_s"]
+
+
+def floor_figure(sweep: Measured, target: float, home: Path, reps: int = 3) -> Figure:
+    """The least fixed cost of any sweep that trains in a new process of a new local cluster
+    (``benchmarks.startup_floor``, median of ``reps``), next to the platform's fixed cost in
+    ``sweep`` and the fixed cost that ``target`` allows its trials."""
+    runs = [run_floor(home) for _ in range(reps)]
+    floor, first_step = median([wall for wall, _ in runs]), median([step for _, step in runs])
+    fixed = sweep.run.wall_s - sweep.trained
+    allowed = sweep.trained * target / (1 - target)
+    return Figure(
+        "6",
+        "fixed-cost floor: a new local Ray cluster and one new trial process (torch, transformers), one step, exit",
+        floor,
+        "s",
+        "the platform's fixed cost with the 10 s trials (command - trained)",
+        fixed,
+        "s",
+        fixed / floor,
+        notes=f"{reps} runs of `python -m benchmarks.startup_floor` (no spec, checks, Tune, MLflow, data or "
+        f"evaluation), command {', '.join(f'{wall:.2f}' for wall, _ in runs)} s, first step at "
+        f"{', '.join(f'{step:.2f}' for _, step in runs)} s (median {first_step:.2f}); the {target:.0%} target "
+        f"allows the 10 s trials ({sweep.trained:.1f} s trained) a fixed cost of {allowed:.1f} s; the floor alone "
+        f"would be {floor / (floor + sweep.trained):.1%} of their wall time",
+    )
 
 
 def lr_sweep_figures(home: Path) -> list[Figure]:
@@ -340,8 +388,9 @@ def run(settings: Settings) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="kip-bench-") as tmp:
         home = Path(tmp)
         prepare_s = run_prepare(SPEC, overrides(settings.sweep_epochs)[1::2], home)
-        figures = overhead_figures("minute-long", settings.sweep_epochs, 0.10, home)
-        figures += overhead_figures("10 s", settings.short_sweep_epochs, 0.25, home)
+        figures, _ = overhead_figures("minute-long", settings.sweep_epochs, 0.10, home)
+        short, short_sweep = overhead_figures("10 s", settings.short_sweep_epochs, 0.25, home)
+        figures += [*short, floor_figure(short_sweep, 0.25, home)]
         build_s = base_build_seconds(home / "cache")
         figures[0].notes += (
             f"; one-time costs before the timed sweeps (not counted): {prepare_s:.1f} s, of which base model build "

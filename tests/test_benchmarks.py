@@ -50,6 +50,15 @@ def test_quick_benchmarks_report_every_figure(tmp_path):
     assert "[1] training throughput" in result.stdout
 
 
+@pytest.mark.integration
+def test_the_startup_floor_steps_in_a_trial_process_of_a_cluster_of_its_own(tmp_path):
+    """Figure 6's floor runs as its own command: a step taken, then Ray shut down, before it exits."""
+    from benchmarks.sweep_overhead import run_floor
+
+    wall, first_step = run_floor(tmp_path)
+    assert 0 < first_step < wall
+
+
 def test_the_base_stage_benchmark_prints_its_ratio():
     result = run_cli("benchmarks.base_stage", "--num-known", "12", "--threads", "1", timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
