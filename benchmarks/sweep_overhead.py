@@ -18,6 +18,9 @@ Every output line of a sweep is time-stamped on arrival. Measured:
 - time to the first training step, bracketed without touching the platform: the first
   ``[sweep] start`` line (lower bound) and the first ``epoch 1`` progress line (upper bound:
   one epoch, i.e. the first steps, plus its evaluation, done);
+- the floor under the fixed cost (``benchmarks.startup_floor``, three runs): a new local
+  cluster and one new trial process that imports torch and transformers, steps once and exits,
+  next to the platform's fixed cost with the 10 s trials and the fixed cost their target allows;
 - the README's main job, ``search_spaces/lr.yaml`` (with the user's base-model cache):
   trials per hour against the rate with no overhead, and core utilisation: the trials'
   processes' CPU seconds (their reported ``process_cpu_s``) and the whole machine's
