@@ -27,7 +27,8 @@ from platform.cluster import init_ray
 
 TUNE_ACTOR_ENV = {"env_vars": {"PL_DISABLE_FORK": "1"}}
 """What ``ray/tune/execution/class_cache.py`` gives every trial actor (plus variables it
-propagates only when the driver has them set)."""
+propagates only when the driver has them set). Written out, not imported from there: importing
+``ray.tune`` would put its second back into the floor."""
 
 
 @ray.remote(num_cpus=1, runtime_env=TUNE_ACTOR_ENV)
