@@ -102,7 +102,9 @@ def test_a_disk_filling_up_mid_sweep_fails_loudly_and_loses_nothing(tmpfs, tmp_p
         "--set",
         "search.grid={train.seed: [0, 1]}",
         "--set",
-        "train.epochs=4",
+        # enough epochs that the trial is still writing when the disk fills: it reports an epoch every
+        # 0.06 s, and with 4 the first trial had finished (a FINISHED run, rightly kept) before dd did
+        "train.epochs=40",
         "--set",
         "checkpoint.max_failures=1",  # one retry per trial shows the retry line; more add only time
         "--storage",
